@@ -1,0 +1,26 @@
+"""neurosim: a continuous-time spiking-neuron simulator on PyTorch.
+
+A model is written once as an ODE with threshold and reset; an integrator
+(exact, Euler, RK4, adaptive) turns it into a step function; the same step
+simulates (traces, precise spike times) and trains (surrogate gradients).
+
+>>> import torch, neurosim
+>>> res = neurosim.simulate(neurosim.LIF(tau_mem=20e-3), torch.full((2000, 1), 1.5), dt=1e-4)
+>>> res.spike_times[0]
+"""
+
+from . import surrogate
+from .integrators import RK4, Adaptive, Euler, ExactExponential, Integrator, get_integrator
+from .models import ALIF, IF, LI, LIF, LinearSystem, NeuronModel
+from .simulate import Result, simulate
+from .state import State
+from .step import Step, discretise
+from .surrogate import spike_fn
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ALIF", "IF", "LI", "LIF", "RK4", "Adaptive", "Euler", "ExactExponential", "Integrator",
+    "LinearSystem", "NeuronModel", "Result", "State", "Step", "discretise", "get_integrator",
+    "simulate", "spike_fn", "surrogate",
+]

@@ -1,0 +1,199 @@
+r"""The generic neuron-model interface that every integrator uses.
+
+A model is a frozen dataclass of parameters (SI units, time in seconds) that
+describes a hybrid dynamical system:
+
+* continuous variables :attr:`NeuronModel.state_names` obeying
+  :math:`\dot x = f(x, u)` (:meth:`NeuronModel.derivatives`), where *u* is the
+  input current held constant over a step (zero-order hold);
+* optionally, for models linear between spikes, the matrices of
+  :math:`\dot x = A x + c + g u` (:meth:`NeuronModel.linear_system`), from which
+  an exact propagator is built;
+* a threshold distance :math:`d(x)`, affine in *x*; a spike is emitted when *d*
+  becomes > 0 (:meth:`NeuronModel.threshold_distance`);
+* a reset jump :math:`x \mapsto r(x)` applied at each spike (:meth:`NeuronModel.on_spike`);
+* a refractory period ``t_ref`` (seconds) during which the variables in
+  :attr:`NeuronModel.clamped` are held constant;
+* an input mode: ``"current"`` (``u`` enters :math:`f`) or ``"jump"`` (``u`` is
+  added to the variable :attr:`NeuronModel.input_target` at the start of each step).
+
+A model file holds physics only: no time loop, no integrator, no plotting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+
+from .._checks import Param, as_param, check_choice
+from ..state import State
+
+Vars = Mapping[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class LinearSystem:
+    r"""Coefficients of :math:`\dot x = A x + c + g\,u` for a model linear between spikes.
+
+    ``A[i][j]``, ``c[i]`` and ``g[i]`` are floats or tensors broadcastable to the
+    neuron shape; variable order is :attr:`names`. Units: 1/s for ``A``, state
+    units per second for ``c``, state units per (input unit · s) for ``g``.
+    """
+
+    names: tuple[str, ...]
+    A: tuple[tuple[Param, ...], ...]
+    c: tuple[Param, ...]
+    g: tuple[Param, ...]
+
+
+class NeuronModel:
+    """Base class of all neuron models. Subclasses are frozen dataclasses."""
+
+    #: whether the model emits spikes (``LI`` does not)
+    spiking: ClassVar[bool] = True
+    #: the membrane-potential variable (plotted, compared with the threshold)
+    membrane: ClassVar[str] = "v"
+    #: variables held constant while the neuron is refractory
+    clamped: ClassVar[tuple[str, ...]] = ("v",)
+    #: unit of the membrane variable, for plot labels
+    voltage_unit: ClassVar[str] = "dimensionless"
+    #: unit of the input, for docs and plot labels
+    input_unit: ClassVar[str] = "dimensionless"
+
+    # -- parameter handling --------------------------------------------------------------
+    def _init_params(self, optional: tuple[str, ...] = ()) -> None:
+        """Convert every numeric field to a float or tensor, rejecting non-finite values."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, str) or f.name in ("input_mode", "reset"):
+                continue
+            object.__setattr__(self, f.name, as_param(f.name, value, optional=f.name in optional))
+
+    def params(self) -> dict[str, Any]:
+        """The parameters as a dict (floats, tensors, strings, None)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def param_shape(self) -> torch.Size:
+        """Broadcast shape of all tensor parameters (``torch.Size([])`` when all are floats)."""
+        shapes = [v.shape for v in self.params().values() if isinstance(v, torch.Tensor)]
+        try:
+            return torch.broadcast_shapes(*shapes) if shapes else torch.Size([])
+        except RuntimeError:
+            detail = {k: tuple(v.shape) for k, v in self.params().items()
+                      if isinstance(v, torch.Tensor)}
+            raise ValueError(f"tensor parameters of {type(self).__name__} do not broadcast "
+                             f"together: {detail}") from None
+
+    def cast(self, dtype: torch.dtype, device: torch.device | str | None = None) -> NeuronModel:
+        """A copy whose tensor parameters have the given dtype and device (floats stay floats)."""
+        changes = {}
+        for k, v in self.params().items():
+            if isinstance(v, torch.Tensor) and (v.dtype != dtype or
+                                                (device is not None and v.device != device)):
+                changes[k] = v.to(dtype=dtype, device=device)
+        if not changes:
+            return self
+        new = object.__new__(type(self))
+        for k, v in self.params().items():
+            object.__setattr__(new, k, changes.get(k, v))
+        return new
+
+    def replace(self, **changes: Any) -> NeuronModel:
+        """A validated copy with some parameters changed."""
+        return dataclasses.replace(self, **changes)
+
+    # -- the interface integrators use --------------------------------------------------
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        """Names of the continuous state variables, in integration order."""
+        raise NotImplementedError
+
+    @property
+    def input_target(self) -> str | None:
+        """In ``"jump"`` input mode, the variable the input is added to; else ``None``."""
+        return None
+
+    @property
+    def refractory_period(self) -> Param:
+        """The refractory period in seconds (0 for none)."""
+        return getattr(self, "t_ref", 0.0)
+
+    def derivatives(self, x: Vars, u: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Time derivatives (per second) of the continuous variables for input current ``u``."""
+        raise NotImplementedError
+
+    def linear_system(self) -> LinearSystem | None:
+        """Coefficients of the linear dynamics between spikes, or ``None`` if nonlinear."""
+        return None
+
+    def threshold_distance(self, x: Vars) -> torch.Tensor:
+        """Affine function of the state; a spike is emitted when it becomes > 0."""
+        raise NotImplementedError(f"{type(self).__name__} does not spike")
+
+    def threshold(self, x: Vars) -> torch.Tensor | Param:
+        """The (effective) firing threshold, in membrane units, for plots."""
+        raise NotImplementedError(f"{type(self).__name__} does not spike")
+
+    def on_spike(self, x: Vars) -> dict[str, torch.Tensor]:
+        """The state right after a spike emitted from state ``x`` (the reset jump)."""
+        raise NotImplementedError(f"{type(self).__name__} does not spike")
+
+    def rest(self) -> dict[str, Param]:
+        """Resting values of the continuous variables (the default initial state)."""
+        return {name: 0.0 for name in self.state_names}
+
+    def initial_state(
+        self,
+        shape: tuple[int, ...] | torch.Size | int = (),
+        dtype: torch.dtype | None = None,
+        device: torch.device | str | None = None,
+    ) -> State:
+        """The resting state, broadcast to ``shape`` = ``[*batch, *neurons]``.
+
+        Spiking models also get ``refrac`` = 0 (not refractory).
+        """
+        if isinstance(shape, int):
+            shape = (shape,)
+        shape = torch.Size(shape)
+        dtype = dtype or torch.get_default_dtype()
+        try:
+            full = torch.broadcast_shapes(shape, self.param_shape())
+        except RuntimeError:
+            raise ValueError(f"shape {tuple(shape)} does not broadcast with the parameter shape "
+                             f"{tuple(self.param_shape())} of {type(self).__name__}") from None
+        if full != shape:
+            raise ValueError(f"shape {tuple(shape)} is smaller than the parameter shape "
+                             f"{tuple(self.param_shape())} of {type(self).__name__}")
+        out = State()
+        for name, value in self.rest().items():
+            t = torch.as_tensor(value.detach() if isinstance(value, torch.Tensor) else value,
+                                dtype=dtype, device=device)
+            out[name] = t.expand(shape).clone()
+        if self.spiking:
+            out["refrac"] = torch.zeros(shape, dtype=dtype, device=device)
+        return out
+
+
+def resolve_input_mode(model: NeuronModel, input_mode: str | None, default: str) -> str:
+    """Validate an ``input_mode`` field (``None`` picks the model's default)."""
+    mode = default if input_mode is None else input_mode
+    check_choice("input_mode", mode, ("current", "jump"))
+    return mode
+
+
+def subset_model(model: NeuronModel, mask: torch.Tensor) -> NeuronModel:
+    """The model restricted to the elements selected by the boolean ``mask``.
+
+    Tensor parameters are broadcast to ``mask.shape`` and indexed, giving 1-D
+    parameters that match ``x[mask]``; float parameters are kept.
+    """
+    new = object.__new__(type(model))
+    for k, v in model.params().items():
+        if isinstance(v, torch.Tensor) and v.dim() > 0:
+            v = v.expand(mask.shape)[mask]
+        object.__setattr__(new, k, v)
+    return new

@@ -1,0 +1,266 @@
+"""The one simulation time loop, and its :class:`Result`.
+
+Step ``k`` of a simulation covers ``[k·dt, (k+1)·dt]`` with ``input[k]`` held
+constant (or added at its start in jump mode). Traces record the state at the
+end of each step, after any reset, so ``result.t[k] = (k+1)·dt``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ._checks import check_dt
+from .integrators import Integrator
+from .models.base import NeuronModel
+from .state import State
+from .step import Step, discretise
+from .surrogate import SurrogateLike
+
+
+class Result:
+    """The outcome of :func:`simulate`.
+
+    Attributes:
+        t: end time of each step, in seconds, shape ``[T]``.
+        spikes: spike counts per step, shape ``[T, *shape]`` (0/1 unless a neuron
+            fires more than once in a step, possible with precise spike times).
+        traces: recorded state variables by name, each ``[T, *shape]``; also
+            reachable as ``result.v`` or ``result["v"]``.
+        spike_index: flat (row-major) neuron index of every spike, sorted by time.
+        spike_time: time of every spike in seconds (float64), sorted.
+        final_state: the state after the last step (pass it as ``state=`` to continue).
+        model, dt, method: what was simulated.
+    """
+
+    def __init__(self, *, t: torch.Tensor, spikes: torch.Tensor,
+                 traces: dict[str, torch.Tensor], spike_index: np.ndarray,
+                 spike_time: np.ndarray, final_state: State, model: NeuronModel, dt: float,
+                 method: str) -> None:
+        self.t = t
+        self.spikes = spikes
+        self.traces = traces
+        self.spike_index = spike_index
+        self.spike_time = spike_time
+        self.final_state = final_state
+        self.model = model
+        self.dt = dt
+        self.method = method
+
+    @property
+    def shape(self) -> torch.Size:
+        """The shape ``[*batch, *neurons]`` of one time slice."""
+        return self.spikes.shape[1:]
+
+    @property
+    def duration(self) -> float:
+        """Simulated time in seconds."""
+        return self.dt * self.spikes.shape[0]
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        try:
+            return self.traces[name]
+        except KeyError:
+            raise KeyError(f"{name!r} was not recorded; recorded: {sorted(self.traces)} "
+                           f"(pass record=(..., {name!r}) to simulate)") from None
+
+    def __getattr__(self, name: str) -> torch.Tensor:
+        if name.startswith("__") or name == "traces":
+            raise AttributeError(name)
+        traces = self.__dict__.get("traces", {})
+        if name in traces:
+            return traces[name]
+        raise AttributeError(f"Result has no attribute {name!r}; recorded traces: "
+                             f"{sorted(traces)}")
+
+    @property
+    def spike_times(self) -> np.ndarray:
+        """Spike times per neuron: an object array of ``shape``, each entry a float64 array (s).
+
+        Precise (not on the grid) with ``method="exact"`` and ``"adaptive"``.
+        """
+        n = int(np.prod(tuple(self.shape))) if len(self.shape) else 1
+        out = np.empty(n, dtype=object)
+        order = np.argsort(self.spike_index, kind="stable")
+        idx, times = self.spike_index[order], self.spike_time[order]
+        bounds = np.searchsorted(idx, np.arange(n + 1))
+        for k in range(n):
+            out[k] = times[bounds[k]:bounds[k + 1]]
+        return out.reshape(tuple(self.shape)) if len(self.shape) else out[0]
+
+    def spike_count(self) -> torch.Tensor:
+        """Number of spikes per neuron, shape ``shape``."""
+        return self.spikes.sum(0)
+
+    def firing_rate(self) -> torch.Tensor:
+        """Mean firing rate per neuron over the whole run, in Hz."""
+        return self.spike_count() / self.duration
+
+    def plot(self, neurons: Sequence[int] | int | None = None, ax: Any = None, **kwargs: Any):
+        """Membrane trace(s) with the threshold line and spike markers.
+
+        Args:
+            neurons: flat indices of the neurons to show (default: up to 5).
+            ax: a matplotlib Axes to draw into (default: a new figure).
+        Returns:
+            The matplotlib Figure.
+        """
+        from .plot import plot_membrane
+
+        return plot_membrane(self, neurons=neurons, ax=ax, **kwargs)
+
+    def __repr__(self) -> str:
+        return (f"Result({type(self.model).__name__}, T={self.spikes.shape[0]}, dt={self.dt}, "
+                f"shape={tuple(self.shape)}, method={self.method!r}, "
+                f"spikes={self.spike_time.size}, traces={sorted(self.traces)})")
+
+
+def _as_input(input: Any) -> torch.Tensor:
+    if not isinstance(input, torch.Tensor):
+        try:
+            input = torch.as_tensor(np.asarray(input))
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"input must be a tensor [T, *neurons], got "
+                             f"{type(input).__name__}: {err}") from None
+    if not input.is_floating_point():
+        input = input.to(torch.get_default_dtype())
+    if input.dim() == 0:
+        raise ValueError("input must have a leading time dimension [T, *neurons], got a "
+                         "scalar of shape ()")
+    if input.shape[0] == 0:
+        raise ValueError(f"input must have at least one time step, got shape "
+                         f"{tuple(input.shape)}")
+    if not bool(torch.isfinite(input.detach()).all()):
+        raise ValueError(f"input must be finite, got {int((~torch.isfinite(input)).sum())} "
+                         f"non-finite values in a tensor of shape {tuple(input.shape)}")
+    return input
+
+
+def _record_names(record: Any, model: NeuronModel) -> tuple[str, ...]:
+    available = model.state_names + (("refrac",) if model.spiking else ())
+    if record is None:
+        return ()
+    if isinstance(record, str):
+        record = available if record == "all" else (record,)
+    record = tuple(record)
+    for name in record:
+        if name not in available:
+            raise ValueError(f"record: {type(model).__name__} has no state variable {name!r}; "
+                             f"available: {available} or 'all'")
+    return record
+
+
+def _check_state(state: State, model: NeuronModel, shape: torch.Size) -> None:
+    needed = model.state_names + (("refrac",) if model.spiking else ())
+    for name in needed:
+        if name not in state:
+            raise ValueError(f"state is missing the variable {name!r}; "
+                             f"use model.initial_state(shape)")
+        if state[name].shape != shape:
+            raise ValueError(f"state[{name!r}] has shape {tuple(state[name].shape)}, expected "
+                             f"{tuple(shape)} (the input shape without time)")
+
+
+def simulate(
+    model: NeuronModel,
+    input: torch.Tensor,
+    dt: float,
+    method: str | Integrator = "exact",
+    *,
+    record: Iterable[str] | str | None = ("v",),
+    surrogate: SurrogateLike = "superspike",
+    state: State | None = None,
+    rtol: float | None = None,
+    atol: float | None = None,
+    precise: bool | None = None,
+    detach_reset: bool = False,
+    progress: bool = False,
+) -> Result:
+    """Simulate ``model`` driven by ``input`` on a grid of ``dt`` seconds.
+
+    Args:
+        model: the neuron model; tensor parameters give heterogeneous populations.
+        input: ``[T, *neurons]`` or ``[T, *batch, *neurons]``; a current (held over
+            each step) or jumps, per the model's ``input_mode``. Its dtype
+            (float32/float64) and device are used throughout. Its non-time shape is
+            broadcast against the parameter shape.
+        dt: step in seconds, > 0.
+        method: ``"exact"`` (default), ``"euler"``, ``"rk4"``, ``"adaptive"`` or an integrator.
+        record: state variables to record (``"all"``, a name, names, or ``None``).
+        surrogate: surrogate gradient of the spike function.
+        state: initial state (default: the model at rest).
+        rtol, atol: tolerances for ``"adaptive"`` (defaults 1e-6, 1e-9).
+        precise: for ``"exact"``, locate spikes inside steps (default True).
+        detach_reset: cut the gradient through the reset.
+        progress: show a progress bar over time steps.
+
+    Returns:
+        A :class:`Result`. Gradients flow from its tensors to ``input`` and to
+        tensor parameters that require grad.
+
+    Example:
+        >>> res = simulate(LIF(tau_mem=20e-3), torch.full((1000, 1), 1.5), dt=1e-4)
+        >>> res.spike_times[0][:2]   # seconds
+    """
+    dt = check_dt(dt)
+    if not isinstance(model, NeuronModel):
+        raise ValueError(f"model must be a neurosim model (LIF, ALIF, ...), got {model!r}")
+    u = _as_input(input)
+    try:
+        shape = torch.broadcast_shapes(u.shape[1:], model.param_shape())
+    except RuntimeError:
+        raise ValueError(f"input of shape {tuple(u.shape)} ([T, *neurons]) does not broadcast "
+                         f"with the parameter shape {tuple(model.param_shape())} of "
+                         f"{type(model).__name__}") from None
+    if shape != u.shape[1:]:
+        u = u.expand(u.shape[0], *shape)
+    names = _record_names(record, model)
+    step: Step = discretise(model, dt, method, surrogate, detach_reset=detach_reset,
+                            rtol=rtol, atol=atol, precise=precise)
+    if state is None:
+        state = model.initial_state(shape, dtype=u.dtype, device=u.device)
+    else:
+        _check_state(state, model, shape)
+
+    T = u.shape[0]
+    spikes_out: list[torch.Tensor] = []
+    traces: dict[str, list[torch.Tensor]] = {n: [] for n in names}
+    ev_index: list[torch.Tensor] = []
+    ev_time: list[torch.Tensor] = []
+    for k in tqdm(range(T), disable=not progress, desc="simulate", unit="step"):
+        s, state, events = step.with_events(state, u[k])
+        spikes_out.append(s)
+        for n in names:
+            traces[n].append(state[n])
+        for ev in events:
+            flat = ev.mask.reshape(-1)
+            idx = flat.nonzero().squeeze(1)
+            ev_index.append(idx)
+            ev_time.append(k * dt + ev.offset.detach().reshape(-1)[idx].to(torch.float64))
+
+    if ev_index:
+        index = torch.cat(ev_index).cpu().numpy()
+        times = torch.cat(ev_time).cpu().numpy()
+        order = np.lexsort((index, times))
+        index, times = index[order], times[order]
+    else:
+        index, times = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+    t = (torch.arange(1, T + 1, dtype=torch.float64) * dt).to(dtype=u.dtype, device=u.device)
+    return Result(
+        t=t,
+        spikes=torch.stack(spikes_out),
+        traces={n: torch.stack(v) for n, v in traces.items()},
+        spike_index=index,
+        spike_time=times,
+        final_state=state,
+        model=model,
+        dt=dt,
+        method=step.integrator.name,
+    )
+
+
+__all__ = ["Result", "simulate"]
