@@ -10,17 +10,13 @@ forward pass is the Heaviside step of the threshold distance
 pass replaces the Dirac delta :math:`H'(x)` by a smooth *surrogate*
 :math:`\sigma'(x)`. The surrogates offered, with their default scale:
 
-============================  =========================================================  =========
-name                          :math:`\sigma'(x)`                                         default
-============================  =========================================================  =========
-``superspike``/``fast_sigmoid``  :math:`1/(\alpha|x|+1)^2`                                 α = 10
-``atan``/``arctan``           :math:`(\alpha/2)/(1+(\pi\alpha x/2)^2)`                     α = 2
-``sigmoid``                   :math:`\alpha\,s(\alpha x)(1-s(\alpha x))`, *s* logistic     α = 10
-``triangle``                  :math:`\gamma\max(0, 1-|x|/w)`                               γ = 1, w = 1
-``exponential``               :math:`\exp(-|x|/w)/w` (sinabs' single exponential)          w = 0.5
-``gaussian``                  :math:`\exp(-x^2/2\sigma^2)/(\sigma\sqrt{2\pi})`             σ = 0.5
-``straight_through``          :math:`1`
-============================  =========================================================  =========
+- ``superspike`` / ``fast_sigmoid``: :math:`1/(\alpha|x|+1)^2`, α = 10
+- ``atan`` / ``arctan``: :math:`(\alpha/2)/(1+(\pi\alpha x/2)^2)`, α = 2
+- ``sigmoid``: :math:`\alpha\,s(\alpha x)(1-s(\alpha x))` with *s* the logistic, α = 10
+- ``triangle``: :math:`\gamma\max(0, 1-|x|/w)`, γ = 1, w = 1
+- ``exponential``: :math:`\exp(-|x|/w)/w` (sinabs' single exponential), w = 0.5
+- ``gaussian``: :math:`\exp(-x^2/2\sigma^2)/(\sigma\sqrt{2\pi})`, σ = 0.5
+- ``straight_through``: :math:`1`
 
 Pass a name, an instance (``SuperSpike(alpha=25)``) or any callable ``x -> σ'(x)``.
 """
