@@ -19,7 +19,9 @@ The spike output is the number of spikes of each element in the step (0 or 1
 unless spike times are precise and the neuron fires faster than 1/dt). The
 tie ``d == 0`` is not a spike. A neuron still above threshold right after its
 reset (``reset="none"``, or a subtractive reset under a strong jump) emits no
-further spike in that step.
+further spike in that step. Models with ``crossing_only = True`` (no reset, e.g.
+Hodgkin-Huxley) spike only on upward crossings: not in a step they start above
+threshold (measured before the input jump).
 """
 
 from __future__ import annotations
@@ -99,6 +101,9 @@ class Step:
         model, flow, t_ref = self._prepared(u.dtype, u.device)
         names = model.state_names
         x = {k: state[k] for k in names}
+        allowed = torch.ones_like(u, dtype=torch.bool)
+        if model.spiking and model.crossing_only:
+            allowed = model.threshold_distance(x).detach() <= 0  # before the input jump
         target = model.input_target
         if target is not None:
             x[target] = x[target] + u
@@ -110,7 +115,6 @@ class Step:
         dt = self.dt
         tau_left = None  # None: the whole step, for every element
         elapsed = torch.zeros_like(u)
-        allowed = torch.ones_like(u, dtype=torch.bool)
         spikes = torch.zeros_like(u)
         events: list[SpikeEvents] = []
         for _ in range(self.max_rounds):

@@ -63,6 +63,11 @@ class NeuronModel:
     voltage_unit: ClassVar[str] = "dimensionless"
     #: unit of the input, for docs and plot labels
     input_unit: ClassVar[str] = "dimensionless"
+    #: spike rule. False ("level"): a spike whenever the threshold distance is > 0 at a
+    #: check, as in discrete-time SNN libraries. True ("crossing"): only upward
+    #: crossings count, so a neuron that starts a step above threshold does not spike
+    #: in it (Brian2's ``refractory='v > v_th'``); for models without a reset (HH).
+    crossing_only: ClassVar[bool] = False
 
     # -- parameter handling --------------------------------------------------------------
     def _init_params(self, optional: tuple[str, ...] = ()) -> None:
