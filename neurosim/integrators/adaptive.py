@@ -82,10 +82,12 @@ class _AdaptiveFlow(Flow):
         self.names = model.state_names
 
     def _norm(self, err, x, x_new):
+        """RMS of the scaled error per element; step-size control carries no gradient."""
         total = 0.0
         for n in self.names:
-            scale = self.atol + self.rtol * torch.maximum(x[n].abs(), x_new[n].abs())
-            total = total + (err[n] / scale) ** 2
+            scale = self.atol + self.rtol * torch.maximum(x[n].detach().abs(),
+                                                          x_new[n].detach().abs())
+            total = total + (err[n].detach() / scale) ** 2
         out = torch.sqrt(total / len(self.names))
         return torch.where(torch.isfinite(out), out, torch.full_like(out, float("inf")))
 

@@ -63,6 +63,8 @@ class NeuronModel:
     voltage_unit: ClassVar[str] = "dimensionless"
     #: unit of the input, for docs and plot labels
     input_unit: ClassVar[str] = "dimensionless"
+    #: dataclass fields that hold options (strings), not numeric parameters
+    _option_fields: ClassVar[tuple[str, ...]] = ("input_mode", "reset")
     #: spike rule. False ("level"): a spike whenever the threshold distance is > 0 at a
     #: check, as in discrete-time SNN libraries. True ("crossing"): only upward
     #: crossings count, so a neuron that starts a step above threshold does not spike
@@ -74,7 +76,7 @@ class NeuronModel:
         """Convert every numeric field to a float or tensor, rejecting non-finite values."""
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, str) or f.name in ("input_mode", "reset"):
+            if f.name in self._option_fields:
                 continue
             object.__setattr__(self, f.name, as_param(f.name, value, optional=f.name in optional))
 
