@@ -10,8 +10,32 @@ simulates (traces, precise spike times) and trains (surrogate gradients).
 """
 
 from . import surrogate
-from .integrators import RK4, Adaptive, Euler, ExactExponential, Integrator, get_integrator
-from .models import ALIF, IF, LI, LIF, LinearSystem, NeuronModel
+from .integrators import (
+    RK4,
+    Adaptive,
+    Euler,
+    ExactExponential,
+    ExponentialEuler,
+    Integrator,
+    get_integrator,
+)
+from .models import (
+    ALIF,
+    EIF,
+    IF,
+    LI,
+    LIF,
+    QIF,
+    AdEx,
+    CobaLIF,
+    Cooldown,
+    Discontinuous,
+    HodgkinHuxley,
+    Izhikevich,
+    LinearSystem,
+    NeuronModel,
+    NoReset,
+)
 from .simulate import Result, simulate
 from .state import State
 from .step import Step, discretise
@@ -23,4 +47,7 @@ __all__ = [
     "ALIF", "IF", "LI", "LIF", "RK4", "Adaptive", "Euler", "ExactExponential", "Integrator",
     "LinearSystem", "NeuronModel", "Result", "State", "Step", "discretise", "get_integrator",
     "simulate", "spike_fn", "surrogate",
+    # issue 3: biophysical and rnnbuilder-family models, exponential Euler
+    "EIF", "QIF", "AdEx", "CobaLIF", "Cooldown", "Discontinuous", "ExponentialEuler",
+    "HodgkinHuxley", "Izhikevich", "NoReset",
 ]

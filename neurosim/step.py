@@ -18,10 +18,11 @@ time:
 The spike output is the number of spikes of each element in the step (0 or 1
 unless spike times are precise and the neuron fires faster than 1/dt). The
 tie ``d == 0`` is not a spike. A neuron still above threshold right after its
-reset (``reset="none"``, or a subtractive reset under a strong jump) emits no
+reset (``reset="none"``, or a subtractive reset under a strong jump), or whose
+reset does not lower its threshold distance (no reset at all), emits no
 further spike in that step. Models with ``crossing_only = True`` (no reset, e.g.
 Hodgkin-Huxley) spike only on upward crossings: not in a step they start above
-threshold (measured before the input jump).
+threshold (measured before the input jump), and so at most once per step.
 """
 
 from __future__ import annotations
@@ -104,9 +105,7 @@ class Step:
         allowed = torch.ones_like(u, dtype=torch.bool)
         if model.spiking and model.crossing_only:
             allowed = model.threshold_distance(x).detach() <= 0  # before the input jump
-        target = model.input_target
-        if target is not None:
-            x[target] = x[target] + u
+        x = model.apply_input(x, u)
         if not model.spiking:
             adv = flow.advance(x, u, None, clamped=False, detect=None)
             return torch.zeros_like(u), State(adv.x), []
@@ -148,7 +147,12 @@ class Step:
             left = torch.full_like(u, dt) if tau_left is None else tau_left
             elapsed = elapsed + adv.s
             tau_left = torch.where(crossed, left - adv.s, torch.zeros_like(left))
-            still_above = crossed & (model.threshold_distance(x).detach() > 0)
+            # no further spike in this step where the neuron is still above threshold
+            # after its reset, or where the reset did not lower the threshold distance
+            # (no reset: the state sits on the threshold at the located crossing)
+            d_after = model.threshold_distance(x).detach()
+            d_cross = model.threshold_distance(adv.x).detach()
+            still_above = crossed & ((d_after > 0) | (d_after >= d_cross))
             allowed = allowed & ~still_above
             if not bool((tau_left > 0).any()):
                 break

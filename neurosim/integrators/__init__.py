@@ -6,12 +6,14 @@ from .adaptive import Adaptive
 from .base import Advance, Flow, Integrator
 from .exact import ExactExponential
 from .explicit import RK4, Euler
+from .exponential_euler import ExponentialEuler
 
 METHODS: dict[str, type[Integrator]] = {
     "exact": ExactExponential,
     "exact_exponential": ExactExponential,
     "euler": Euler,
     "rk4": RK4,
+    "exponential_euler": ExponentialEuler,
     "adaptive": Adaptive,
     "dopri5": Adaptive,
 }
@@ -22,7 +24,8 @@ def get_integrator(method: str | Integrator = "exact", *, rtol: float | None = N
     """Resolve a method name or integrator object.
 
     Args:
-        method: ``"exact"``, ``"euler"``, ``"rk4"``, ``"adaptive"`` or an :class:`Integrator`.
+        method: ``"exact"``, ``"euler"``, ``"exponential_euler"``, ``"rk4"``, ``"adaptive"``
+            or an :class:`Integrator`.
         rtol, atol: tolerances, only for ``"adaptive"``.
         precise: for ``"exact"``, whether spike times are located inside the step.
     """
@@ -54,5 +57,5 @@ def get_integrator(method: str | Integrator = "exact", *, rtol: float | None = N
     return cls()
 
 
-__all__ = ["RK4", "Adaptive", "Advance", "Euler", "ExactExponential", "Flow", "Integrator",
-           "METHODS", "get_integrator"]
+__all__ = ["RK4", "Adaptive", "Advance", "Euler", "ExactExponential", "ExponentialEuler", "Flow",
+           "Integrator", "METHODS", "get_integrator"]

@@ -26,6 +26,8 @@ last), plus rejected ones; the number of sub-steps grows like
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from ..events import find_crossing
@@ -48,28 +50,36 @@ _B = _A[6] + (0.0,)
 _E = (71 / 57600, 0.0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525, -1 / 40)
 
 
+@functools.lru_cache(maxsize=16)
+def _coefficients(dtype: torch.dtype, device: torch.device
+                  ) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """The tableau rows and error weights as tensors of the given dtype and device."""
+    rows = [torch.tensor(a, dtype=dtype, device=device) for a in _A]
+    return rows, torch.tensor(_E, dtype=dtype, device=device)
+
+
 def _dopri_step(model, x, f0, u, k, clamped):
-    """One DOPRI5 step of per-element size ``k``: returns (x_new, f_new, error vector dict)."""
-    stages = [f0]
+    """One DOPRI5 step of per-element size ``k``: returns (x_new, f_new, error vector dict).
+
+    The variables are stacked into one tensor ``[n_vars, *shape]`` so that each
+    stage costs a few tensor operations whatever the number of variables.
+    """
+    names = list(x)
+    X = torch.stack([x[n] for n in names])
+    rows, e_w = _coefficients(X.dtype, X.device)
+    stages = [torch.stack([f0[n] for n in names])]
     for i in range(1, 7):
-        xi = {}
-        for n in x:
-            acc = x[n]
-            for j, a in enumerate(_A[i]):
-                if a != 0.0:
-                    acc = acc + (k * a) * stages[j][n]
-            xi[n] = acc
+        incr = torch.tensordot(rows[i], torch.stack(stages), dims=1)
+        Xi = X + k * incr
+        xi = {n: Xi[j] for j, n in enumerate(names)}
         if i == 6:
             x_new = xi  # the 7th stage point is the 5th-order solution (FSAL)
-        stages.append(rhs(model, xi, u, clamped))
-    err = {}
-    for n in x:
-        e = 0.0
-        for j, w in enumerate(_E):
-            if w != 0.0:
-                e = e + w * stages[j][n]
-        err[n] = k * e
-    return x_new, stages[6], err
+        fi = rhs(model, xi, u, clamped)
+        stages.append(torch.stack([fi[n] for n in names]))
+    E = k * torch.tensordot(e_w, torch.stack(stages), dims=1)
+    err = {n: E[j] for j, n in enumerate(names)}
+    f_new = {n: stages[6][j] for j, n in enumerate(names)}
+    return x_new, f_new, err
 
 
 class _AdaptiveFlow(Flow):

@@ -47,7 +47,8 @@ def _augmented(model: NeuronModel, clamped: bool, dtype, device) -> torch.Tensor
     if system is None:
         raise ValueError(
             f"ExactExponential needs a model that is linear between spikes; "
-            f"{type(model).__name__} is not. Use method='adaptive', 'rk4' or 'euler'."
+            f"{type(model).__name__} is not. Use method='adaptive', 'rk4', 'exponential_euler' "
+            f"or 'euler'."
         )
     n = len(system.names)
     shape = model.param_shape()

@@ -15,7 +15,18 @@ describes a hybrid dynamical system:
 * a refractory period ``t_ref`` (seconds) during which the variables in
   :attr:`NeuronModel.clamped` are held constant;
 * an input mode: ``"current"`` (``u`` enters :math:`f`) or ``"jump"`` (``u`` is
-  added to the variable :attr:`NeuronModel.input_target` at the start of each step).
+  added to the variable :attr:`NeuronModel.input_target` at the start of each step,
+  by :meth:`NeuronModel.apply_input`, which a model may override, e.g. to route
+  signed conductance jumps to two variables);
+* optionally, the *conditionally linear* variables (:attr:`NeuronModel.conditionally_linear`):
+  those whose derivative is affine in the variable itself when the others are held,
+  :math:`\dot x_i = A_i(x_{\neq i}, u)\,x_i + B_i(x_{\neq i}, u)`, and their rates
+  :math:`A_i` (:meth:`NeuronModel.linear_rates`). The exponential Euler integrator
+  uses them; by default every variable of a model with a :meth:`~NeuronModel.linear_system`
+  is conditionally linear, and :math:`A_i` is obtained generically from two
+  evaluations of :meth:`~NeuronModel.derivatives`,
+  :math:`A_i = f_i(x_i + 1) - f_i(x_i)` with the others held (exact for an affine
+  dependence, up to round-off); a model may override it with a closed form.
 
 A model file holds physics only: no time loop, no integrator, no plotting.
 """
@@ -136,6 +147,47 @@ class NeuronModel:
     def linear_system(self) -> LinearSystem | None:
         """Coefficients of the linear dynamics between spikes, or ``None`` if nonlinear."""
         return None
+
+    @property
+    def conditionally_linear(self) -> tuple[str, ...]:
+        r"""The variables :math:`x_i` with :math:`\dot x_i = A_i x_i + B_i`, where
+        :math:`A_i` and :math:`B_i` may depend on the other variables and the input
+        but not on :math:`x_i`. Default: all variables if the model is linear
+        between spikes, else none. Override to declare them for a nonlinear model
+        (e.g. the gating variables of Hodgkin-Huxley).
+        """
+        return self.state_names if self.linear_system() is not None else ()
+
+    def linear_rates(self, x: Vars, u: torch.Tensor,
+                     f: Vars | None = None) -> dict[str, torch.Tensor]:
+        r"""The rates :math:`A_i` (1/s) of the conditionally linear variables at ``x``.
+
+        Generic default: :math:`A_i = f_i(x_i + 1, x_{\neq i}) - f_i(x)`, one extra
+        evaluation of :meth:`derivatives` per variable; exact for an affine
+        dependence up to round-off of order ``eps·|f|``. Models override it with
+        closed forms where these are cheaper or more accurate. ``f``, if given, is
+        :meth:`derivatives` at ``x`` (saves one evaluation).
+        """
+        if f is None:
+            f = self.derivatives(x, u)
+        out = {}
+        for name in self.conditionally_linear:
+            shifted = dict(x)
+            shifted[name] = x[name] + 1.0
+            out[name] = self.derivatives(shifted, u)[name] - f[name]
+        return out
+
+    def apply_input(self, x: Vars, u: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The state after the input jump at the start of a step.
+
+        Default: in ``"jump"`` mode, ``u`` is added to :attr:`input_target`; in
+        ``"current"`` mode the state is unchanged (``u`` enters :meth:`derivatives`).
+        """
+        target = self.input_target
+        out = dict(x)
+        if target is not None:
+            out[target] = x[target] + u
+        return out
 
     def threshold_distance(self, x: Vars) -> torch.Tensor:
         """Affine function of the state; a spike is emitted when it becomes > 0."""
