@@ -42,20 +42,20 @@ _MS = 1e3
 
 def _x_over_expm1(x: torch.Tensor) -> torch.Tensor:
     """``x / (1 - exp(-x))``, equal to 1 at ``x = 0``, accurate near it."""
-    zero = x == 0
-    safe = torch.where(zero, torch.ones_like(x), x)
-    return torch.where(zero, torch.ones_like(x), safe / -torch.expm1(-safe))
+    safe = torch.where(x == 0, torch.full_like(x, torch.finfo(x.dtype).tiny), x)  # limit: 1
+    return safe / -torch.expm1(-safe)
 
 
 def rates(v: torch.Tensor) -> tuple[torch.Tensor, ...]:
     r"""The six HH rate functions :math:`(\alpha_m, \beta_m, \alpha_h, \beta_h, \alpha_n,
     \beta_n)` in 1/ms at the membrane potential ``v`` (mV)."""
-    a_m = _x_over_expm1((v + 40.0) / 10.0)
-    b_m = 4.0 * torch.exp(-(v + 65.0) / 18.0)
-    a_h = 0.07 * torch.exp(-(v + 65.0) / 20.0)
-    b_h = torch.sigmoid((v + 35.0) / 10.0)
-    a_n = 0.1 * _x_over_expm1((v + 55.0) / 10.0)
-    b_n = 0.125 * torch.exp(-(v + 65.0) / 80.0)
+    w = v + 65.0
+    a_m = _x_over_expm1((w - 25.0) * 0.1)
+    b_m = 4.0 * torch.exp(w * (-1.0 / 18.0))
+    a_h = 0.07 * torch.exp(w * (-1.0 / 20.0))
+    b_h = torch.sigmoid((w - 30.0) * 0.1)
+    a_n = 0.1 * _x_over_expm1((w - 10.0) * 0.1)
+    b_n = 0.125 * torch.exp(w * (-1.0 / 80.0))
     return a_m, b_m, a_h, b_h, a_n, b_n
 
 
