@@ -1,0 +1,26 @@
+"""The model examples run headless in smoke mode and write their figures."""
+
+import importlib.util
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_adex_gallery_smoke(tmp_path):
+    out = tmp_path / "adex.png"
+    _load("adex_firing_patterns").main(["--smoke", "--out", str(out)])
+    assert out.stat().st_size > 10_000
+
+
+def test_model_gallery_smoke(tmp_path):
+    module = _load("model_gallery")
+    module.main(["--smoke", "--outdir", str(tmp_path)])
+    for name in module.FIGURES:
+        assert (tmp_path / f"{name}.png").stat().st_size > 3_000, name
