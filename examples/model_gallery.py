@@ -30,33 +30,29 @@ def _step_input(steps: int, values: list[float], onset: int) -> torch.Tensor:
     return x
 
 
-def _traces(ax, res, labels, scale=1e3, unit="ms"):
+def _two_currents(model, currents, labels, ylabel, duration, out, dpi, dt=1e-5,
+                  method="rk4", onset=0.01):
+    """One panel: the membrane of ``model`` under two step currents."""
+    x = _step_input(round(duration / dt), currents, round(onset / dt))
+    res = neurosim.simulate(model, x, dt, method=method)
+    fig, ax = plt.subplots(figsize=(6, 2.4), layout="constrained")
     for k, label in enumerate(labels):
-        ax.plot(res.t.numpy() * scale, res.v[:, k].numpy(), lw=0.8, label=label)
-    ax.set_xlabel(f"time ({unit})", fontsize=8)
+        ax.plot(res.t.numpy() * 1e3, res.v[:, k].numpy(), lw=0.8, label=label)
+    ax.set_xlabel("time (ms)", fontsize=8)
+    ax.set_ylabel(ylabel, fontsize=8)
     ax.tick_params(labelsize=8)
     ax.legend(fontsize=7, frameon=False, loc="upper right")
+    fig.savefig(out, dpi=dpi)
 
 
 def eif(duration, out, dpi):
-    dt = 1e-5
-    res = neurosim.simulate(neurosim.EIF(), _step_input(round(duration / dt), [600.0, 900.0],
-                                                        round(0.01 / dt)), dt, method="rk4")
-    fig, ax = plt.subplots(figsize=(6, 2.4), layout="constrained")
-    _traces(ax, res, ["I = 600 pA", "I = 900 pA"])
-    ax.set_ylabel("v (mV)", fontsize=8)
-    fig.savefig(out, dpi=dpi)
+    _two_currents(neurosim.EIF(), [600.0, 900.0], ["I = 600 pA", "I = 900 pA"], "v (mV)",
+                  duration, out, dpi)
 
 
 def qif(duration, out, dpi):
-    dt = 1e-5
-    model = neurosim.QIF(v_reset=-0.5)
-    res = neurosim.simulate(model, _step_input(round(duration / dt), [0.3, 0.6], 0), dt,
-                            method="rk4")
-    fig, ax = plt.subplots(figsize=(6, 2.4), layout="constrained")
-    _traces(ax, res, ["I = 0.3", "I = 0.6"])
-    ax.set_ylabel("v", fontsize=8)
-    fig.savefig(out, dpi=dpi)
+    _two_currents(neurosim.QIF(v_reset=-0.5), [0.3, 0.6], ["I = 0.3", "I = 0.6"], "v",
+                  duration, out, dpi, onset=0.0)
 
 
 def izhikevich(duration, out, dpi):
@@ -77,14 +73,8 @@ def izhikevich(duration, out, dpi):
 
 
 def hodgkin_huxley(duration, out, dpi):
-    dt = 1e-5
-    res = neurosim.simulate(neurosim.HodgkinHuxley(),
-                            _step_input(round(duration / dt), [5.0, 10.0], round(0.01 / dt)),
-                            dt, method="exponential_euler")
-    fig, ax = plt.subplots(figsize=(6, 2.4), layout="constrained")
-    _traces(ax, res, ["I = 5 µA/cm²", "I = 10 µA/cm²"])
-    ax.set_ylabel("v (mV)", fontsize=8)
-    fig.savefig(out, dpi=dpi)
+    _two_currents(neurosim.HodgkinHuxley(), [5.0, 10.0], ["I = 5 µA/cm²", "I = 10 µA/cm²"],
+                  "v (mV)", duration, out, dpi, method="exponential_euler")
 
 
 def coba_lif(duration, out, dpi):

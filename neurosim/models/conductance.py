@@ -23,13 +23,14 @@ from typing import ClassVar
 import torch
 
 from .._checks import Param, check_less, check_nonnegative, check_positive
-from .base import NeuronModel, Vars, resolve_input_mode
+from ._common import FixedThreshold, reset_membrane
+from .base import Vars, resolve_input_mode
 
 _PA_PER_PF = 1e3
 
 
 @dataclass(frozen=True, eq=False)
-class CobaLIF(NeuronModel):
+class CobaLIF(FixedThreshold):
     r"""Leaky integrate-and-fire neuron with excitatory and inhibitory conductances.
 
     .. math::
@@ -128,16 +129,8 @@ class CobaLIF(NeuronModel):
         return {"v": -(_PA_PER_PF / self.c_m) * g, "g_e": zero - 1.0 / self.tau_exc,
                 "g_i": zero - 1.0 / self.tau_inh}
 
-    def threshold(self, x: Vars) -> Param:
-        return self.v_th
-
-    def threshold_distance(self, x: Vars) -> torch.Tensor:
-        return x["v"] - self.v_th
-
     def on_spike(self, x: Vars) -> dict[str, torch.Tensor]:
-        out = dict(x)
-        out["v"] = torch.zeros_like(x["v"]) + self.v_reset
-        return out
+        return reset_membrane(x, self.v_reset)
 
 
 __all__ = ["CobaLIF"]

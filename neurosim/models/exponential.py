@@ -29,19 +29,35 @@ from typing import ClassVar
 import torch
 
 from .._checks import Param, check_choice, check_less, check_nonnegative, check_positive
-from .base import NeuronModel, Vars, resolve_input_mode
+from ._common import FixedThreshold, reset_membrane
+from .base import Vars, resolve_input_mode
 
 #: pA/pF expressed in mV/s
 _PA_PER_PF = 1e3
 
 
-class _ExponentialIF(NeuronModel):
-    """Shared physics of EIF and AdEx (see the module docstring)."""
+@dataclass(frozen=True, eq=False)
+class _ExponentialIF(FixedThreshold):
+    """Shared parameters and physics of EIF and AdEx (see the module docstring)."""
 
     _adaptive: ClassVar[bool] = False
+    threshold_field: ClassVar[str] = "v_peak"
     clamped: ClassVar[tuple[str, ...]] = ("v",)
     voltage_unit: ClassVar[str] = "mV"
     input_unit: ClassVar[str] = "pA"
+
+    c_m: Param = 281.0
+    g_leak: Param = 30.0
+    v_leak: Param = -70.6
+    v_t: Param = -50.4
+    delta_t: Param = 2.0
+    v_peak: Param = 0.0
+    v_reset: Param = -70.6
+    t_ref: Param = 0.0
+    input_mode: str | None = None
+
+    def __post_init__(self) -> None:
+        self._validate()
 
     def _validate(self) -> None:
         self._init_params()
@@ -95,15 +111,8 @@ class _ExponentialIF(NeuronModel):
         out["v"] = (_PA_PER_PF / self.c_m) * current
         return out
 
-    def threshold(self, x: Vars) -> Param:
-        return self.v_peak
-
-    def threshold_distance(self, x: Vars) -> torch.Tensor:
-        return x["v"] - self.v_peak
-
     def on_spike(self, x: Vars) -> dict[str, torch.Tensor]:
-        out = dict(x)
-        out["v"] = torch.zeros_like(x["v"]) + self.v_reset
+        out = reset_membrane(x, self.v_reset)
         if self._adaptive:
             out["w"] = x["w"] + self.b
         return out
@@ -133,19 +142,6 @@ class EIF(_ExponentialIF):
         t_ref: refractory period (s), >= 0.
         input_mode: ``"current"`` (default, pA) or ``"jump"`` (mV).
     """
-
-    c_m: Param = 281.0
-    g_leak: Param = 30.0
-    v_leak: Param = -70.6
-    v_t: Param = -50.4
-    delta_t: Param = 2.0
-    v_peak: Param = 0.0
-    v_reset: Param = -70.6
-    t_ref: Param = 0.0
-    input_mode: str | None = None
-
-    def __post_init__(self) -> None:
-        self._validate()
 
 
 #: Naud et al. (2008), Table 1: the eight firing patterns. Units as in :class:`AdEx`
@@ -203,21 +199,9 @@ class AdEx(_ExponentialIF):
 
     _adaptive: ClassVar[bool] = True
 
-    c_m: Param = 281.0
-    g_leak: Param = 30.0
-    v_leak: Param = -70.6
-    v_t: Param = -50.4
-    delta_t: Param = 2.0
-    v_peak: Param = 0.0
-    v_reset: Param = -70.6
-    t_ref: Param = 0.0
     a: Param = 4.0
     tau_w: Param = 144e-3
     b: Param = 80.5
-    input_mode: str | None = None
-
-    def __post_init__(self) -> None:
-        self._validate()
 
     @classmethod
     def preset(cls, name: str, **overrides: Param) -> AdEx:

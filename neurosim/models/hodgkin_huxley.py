@@ -35,7 +35,8 @@ from typing import ClassVar
 import torch
 
 from .._checks import Param, check_positive
-from .base import NeuronModel, Vars, resolve_input_mode
+from ._common import FixedThreshold
+from .base import Vars, resolve_input_mode
 
 _MS = 1e3
 
@@ -60,7 +61,7 @@ def rates(v: torch.Tensor) -> tuple[torch.Tensor, ...]:
 
 
 @dataclass(frozen=True, eq=False)
-class HodgkinHuxley(NeuronModel):
+class HodgkinHuxley(FixedThreshold):
     r"""Hodgkin-Huxley (1952) point neuron (equations in the module docstring).
 
     A spike is an upward crossing of ``v_th`` (default 0 mV): the model has no
@@ -172,15 +173,6 @@ class HodgkinHuxley(NeuronModel):
         _, m, h, n = current(v)
         out = {"v": v, "m": m, "h": h, "n": n}
         return {k: (float(t) if t.dim() == 0 else t) for k, t in out.items()}
-
-    def threshold(self, x: Vars) -> Param:
-        return self.v_th
-
-    def threshold_distance(self, x: Vars) -> torch.Tensor:
-        return x["v"] - self.v_th
-
-    def on_spike(self, x: Vars) -> dict[str, torch.Tensor]:
-        return dict(x)
 
 
 __all__ = ["HodgkinHuxley", "rates"]

@@ -28,7 +28,8 @@ from typing import ClassVar
 import torch
 
 from .._checks import Param, check_less, check_nonnegative, check_positive
-from .base import NeuronModel, Vars, resolve_input_mode
+from ._common import FixedThreshold, reset_membrane
+from .base import Vars, resolve_input_mode
 
 #: milliseconds per second: the paper's time unit
 _MS = 1e3
@@ -45,8 +46,10 @@ IZHIKEVICH_PRESETS: dict[str, dict[str, float]] = {
 }
 
 
-class _Validated(NeuronModel):
-    """Input-mode handling shared by the quadratic models."""
+class _Validated(FixedThreshold):
+    """Input-mode handling and the spike at ``v_peak`` shared by the quadratic models."""
+
+    threshold_field: ClassVar[str] = "v_peak"
 
     def _finish(self) -> None:
         mode = resolve_input_mode(self, self.input_mode, "current")
@@ -56,12 +59,6 @@ class _Validated(NeuronModel):
     @property
     def input_target(self) -> str | None:
         return "v" if self.input_mode == "jump" else None
-
-    def threshold(self, x: Vars) -> Param:
-        return self.v_peak
-
-    def threshold_distance(self, x: Vars) -> torch.Tensor:
-        return x["v"] - self.v_peak
 
 
 @dataclass(frozen=True, eq=False)
@@ -151,7 +148,9 @@ class Izhikevich(_Validated):
         return {"v": _MS * dv, "u": self.a * (self.b * v - x["u"])}
 
     def on_spike(self, x: Vars) -> dict[str, torch.Tensor]:
-        return {"v": torch.zeros_like(x["v"]) + self.c, "u": x["u"] + self.d}
+        out = reset_membrane(x, self.c)
+        out["u"] = x["u"] + self.d
+        return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -227,7 +226,7 @@ class QIF(_Validated):
         return {"v": drive / self.tau_mem}
 
     def on_spike(self, x: Vars) -> dict[str, torch.Tensor]:
-        return {"v": torch.zeros_like(x["v"]) + self.v_reset}
+        return reset_membrane(x, self.v_reset)
 
     def interspike_interval(self, current: float) -> float:
         """The closed-form interspike interval (s) under a constant current (see above).

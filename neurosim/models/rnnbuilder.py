@@ -33,7 +33,8 @@ from typing import ClassVar
 import torch
 
 from .._checks import Param, check_choice, check_positive, describe
-from .base import LinearSystem, NeuronModel, Vars
+from ._common import FixedThreshold
+from .base import LinearSystem, Vars
 from .integrate_and_fire import _Membrane
 
 
@@ -73,7 +74,7 @@ def _check_sign(sign: Param) -> None:
 
 
 @dataclass(frozen=True, eq=False)
-class Cooldown(NeuronModel):
+class Cooldown(FixedThreshold):
     r"""rnnbuilder's cooldown neuron in continuous time.
 
     .. math:: \tau_\mathrm{mem}\dot v = g(I) - v, \qquad
@@ -142,18 +143,12 @@ class Cooldown(NeuronModel):
                      ) -> dict[str, torch.Tensor]:
         return {"v": torch.zeros_like(x["v"]) - 1.0 / self.tau_mem}
 
-    def threshold(self, x: Vars) -> Param:
-        return self.v_th
-
     def threshold_distance(self, x: Vars) -> torch.Tensor:
-        return self.sign * (x["v"] - self.v_th)
-
-    def on_spike(self, x: Vars) -> dict[str, torch.Tensor]:
-        return dict(x)
+        return self.sign * super().threshold_distance(x)
 
 
 @dataclass(frozen=True, eq=False)
-class Discontinuous(NeuronModel):
+class Discontinuous(FixedThreshold):
     r"""The τ → 0 limit of a leaky neuron: spikes from the input alone.
 
     The state *v* holds the input of the current step (:math:`v \leftarrow I`
@@ -190,15 +185,6 @@ class Discontinuous(NeuronModel):
 
     def linear_system(self) -> LinearSystem:
         return LinearSystem(("v",), ((0.0,),), (0.0,), (0.0,))
-
-    def threshold(self, x: Vars) -> Param:
-        return self.v_th
-
-    def threshold_distance(self, x: Vars) -> torch.Tensor:
-        return x["v"] - self.v_th
-
-    def on_spike(self, x: Vars) -> dict[str, torch.Tensor]:
-        return dict(x)
 
 
 __all__ = ["Cooldown", "Discontinuous", "NoReset"]
