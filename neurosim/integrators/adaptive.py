@@ -22,6 +22,10 @@ linear or not. Cost: 6 evaluations of *f* per accepted sub-step (first same as
 last), plus rejected ones; the number of sub-steps grows like
 ``tol^{-1/5}``. ``max_steps`` bounds the sub-steps of one element within one
 ``dt`` and raises :class:`RuntimeError` when exceeded (a stiff or diverging model).
+States narrower than float64 are integrated in float64 inside the step and
+rounded back at its end: the error control and the sub-step times need that
+resolution (the upswing of an exponential or quadratic spike to its cut-off
+takes sub-steps far below the float32 resolution of ``dt``).
 """
 
 from __future__ import annotations
@@ -102,6 +106,18 @@ class _AdaptiveFlow(Flow):
         return torch.where(torch.isfinite(out), out, torch.full_like(out, float("inf")))
 
     def advance(self, x, u, h, clamped, detect) -> Advance:
+        dtype = x[self.names[0]].dtype
+        if dtype not in (torch.float32, torch.float16, torch.bfloat16):
+            return self._advance(x, u, h, clamped, detect)
+        # narrow states are integrated in float64: the error control and the sub-step
+        # times need its resolution (an AdEx upswing needs sub-steps of ~1e-13 s)
+        wide = torch.float64
+        adv = self._advance({k: v.to(wide) for k, v in x.items()}, u.to(wide),
+                            None if h is None else h.to(wide), clamped, detect)
+        return Advance({k: v.to(dtype) for k, v in adv.x.items()}, adv.s.to(dtype),
+                       adv.crossed, None if adv.d is None else adv.d.to(dtype))
+
+    def _advance(self, x, u, h, clamped, detect) -> Advance:
         model = self.model
         ref = x[self.names[0]]
         if h is None:
