@@ -76,8 +76,8 @@ def _demo(args: argparse.Namespace) -> int:
               + (f"{first[0] * 1e3:.6f} ms" if first.size else "none"))
     for ax in axes[:-1]:
         ax.set_xlabel("")
-    fig.suptitle(f"LIF, tau_mem = 20 ms, t_ref = 2 ms, constant input 1.5, dt = {dt * 1e3:g} ms"
-                 f" (closed-form first spike {exact_first * 1e3:.5f} ms)")
+    fig.suptitle(f"LIF: tau_mem = 20 ms, t_ref = 2 ms, constant input 1.5, dt = {dt * 1e3:g} ms"
+                 f"\nclosed-form first spike at {exact_first * 1e3:.5f} ms")
     fig.savefig(args.out, dpi=110)
     plt.close(fig)
     print(f"wrote {args.out}")
