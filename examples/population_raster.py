@@ -13,7 +13,6 @@ interspike intervals with its coefficient of variation.
 from __future__ import annotations
 
 import argparse
-import math
 
 import matplotlib
 
@@ -23,20 +22,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import neurosim  # noqa: E402
-from neurosim import plot  # noqa: E402
-
-
-def ou_noise(steps: int, n: int, dt: float, tau: float, std: float, seed: int) -> torch.Tensor:
-    """Ornstein-Uhlenbeck noise [steps, n], exactly discretised, from its stationary state."""
-    g = torch.Generator().manual_seed(seed)
-    xi = torch.randn(steps, n, generator=g, dtype=torch.float64)
-    a, b = math.exp(-dt / tau), math.sqrt(-math.expm1(-2 * dt / tau))
-    out = torch.empty_like(xi)
-    x = xi[0]
-    for k in range(steps):
-        x = x if k == 0 else a * x + b * xi[k]
-        out[k] = x
-    return std * out
+from neurosim import inputs, plot  # noqa: E402
 
 
 def main() -> None:
@@ -55,9 +41,9 @@ def main() -> None:
     v_th = 1.0 + 0.1 * torch.randn(n, generator=g, dtype=torch.float64)
     model = neurosim.LIF(tau_mem=tau_mem, v_th=v_th, t_ref=2e-3)
 
-    t = torch.arange(steps, dtype=torch.float64) * dt
-    drive = 0.9 + 0.3 * (t >= 0.1).double()
-    current = drive[:, None] + ou_noise(steps, n, dt, 5e-3, 0.5, args.seed + 1)
+    drive = inputs.step_current(steps, dt, amplitude=1.2, baseline=0.9, start=0.1)
+    noise = inputs.noise_current(steps, dt, std=0.5, tau=5e-3, shape=(n,), seed=args.seed + 1)
+    current = drive[:, None] + noise
     res = neurosim.simulate(model, current, dt, method="exact")
     cv = plot.cv_isi(res)
     print(f"{n} neurons, {res.spike_time.size} spikes, mean rate "

@@ -121,7 +121,7 @@ def _run(args: argparse.Namespace) -> int:
         "spike_index": res.spike_index,
         "spike_time": res.spike_time,
         "model": np.array(type(cfg.model).__name__),
-        "config": np.array(json.dumps(raw)),
+        "config": np.array(json.dumps(raw, default=str)),
     }
     for name, trace in res.traces.items():
         arrays[f"trace_{name}" if name in _RESERVED else name] = trace.detach().cpu().numpy()

@@ -38,6 +38,7 @@ from typing import Any
 
 import torch
 
+from .inputs import noise_current, poisson_spikes, ramp_current, step_current
 from .models.base import NeuronModel
 
 if sys.version_info >= (3, 11):
@@ -321,12 +322,21 @@ INPUT_KINDS: dict[str, tuple[set[str], set[str]]] = {
 }
 
 
+def _fits(value: torch.Tensor, shape: tuple[int, ...]) -> bool:
+    try:
+        torch.broadcast_to(value, tuple(shape))
+    except RuntimeError:
+        return False
+    return True
+
+
 def build_input(table: Mapping[str, Any], steps: int, dt: float, shape: tuple[int, ...],
                 input_mode: str = "current", where: str = "input",
                 dtype: torch.dtype = torch.float64) -> torch.Tensor:
     r"""The input tensor ``[steps, *shape]`` described by an ``[input]`` table.
 
-    Kinds (values may be arrays broadcast over the neurons; times in seconds):
+    Kinds (values may be arrays broadcast over the neurons; times in seconds), each made
+    by a function of :mod:`neurosim.inputs`:
 
     * ``constant``: ``amplitude``.
     * ``step``: ``baseline`` (0) before ``start`` (0) and from ``stop`` (end) on,
@@ -352,66 +362,31 @@ def build_input(table: Mapping[str, Any], steps: int, dt: float, shape: tuple[in
     for key in sorted(required):
         if key not in table:
             raise ConfigError(f"{where}.{key}: missing (required for kind = {kind!r})")
-    duration = steps * dt
-    t0 = torch.arange(steps, dtype=dtype) * dt  # start of each step
-    full = (steps, *shape)
-
-    def value(key: str, default: Any = ...) -> torch.Tensor:
-        v = _array(table, key, where, dtype, default)
-        try:
-            return torch.broadcast_to(v, tuple(shape))
-        except RuntimeError:
-            raise ConfigError(f"{where}.{key}: shape {tuple(v.shape)} does not broadcast with "
-                              f"the neuron shape {tuple(shape)}") from None
-
-    def time(key: str, default: float) -> float:
-        t = _number(table, key, where, default, nonnegative=True)
-        if t > duration + 1e-12:
-            raise ConfigError(f"{where}.{key}: {t} s is after the end of the run ({duration} s)")
-        return t
-
-    seed = int(_number(table, "seed", where, 0, nonnegative=True))
-    gen = torch.Generator().manual_seed(seed)
-    if kind == "constant":
-        return value("amplitude").expand(full).clone()
-    if kind == "step":
-        start, stop = time("start", 0.0), time("stop", duration)
-        if stop <= start:
-            raise ConfigError(f"{where}.stop: must be > start ({start} s), got {stop} s")
-        on = ((t0 >= start - 1e-12) & (t0 < stop - 1e-12)).reshape(-1, *([1] * len(shape)))
-        return torch.where(on, value("amplitude"), value("baseline", 0.0)).expand(full).clone()
-    if kind == "ramp":
-        start, stop = time("start", 0.0), time("stop", duration)
-        if stop <= start:
-            raise ConfigError(f"{where}.stop: must be > start ({start} s), got {stop} s")
-        # the mean of the ramp over each step (zero-order hold of the exact average)
-        mid = (t0 + dt / 2).clamp(start, stop)
-        frac = ((mid - start) / (stop - start)).reshape(-1, *([1] * len(shape)))
-        a, b = value("amplitude_start", 0.0), value("amplitude_end")
-        return (a + (b - a) * frac).expand(full).clone()
-    if kind == "noisy":
-        mean, std = value("mean", 0.0), value("std")
-        if bool((std < 0).any()):
-            raise ConfigError(f"{where}.std: must be >= 0, got {table['std']!r}")
-        xi = torch.randn(full, generator=gen, dtype=dtype)
-        if "tau" not in table:
-            return mean + std * xi
-        tau = _number(table, "tau", where, positive=True)
-        a = math.exp(-dt / tau)
-        b = math.sqrt(-math.expm1(-2 * dt / tau))
-        out = torch.empty(full, dtype=dtype)
-        x = xi[0]  # stationary start
-        for k in range(steps):
-            if k:
-                x = a * x + b * xi[k]
-            out[k] = x
-        return mean + std * out
-    # poisson
-    rate, weight = value("rate"), value("weight")
-    if bool((rate < 0).any()):
-        raise ConfigError(f"{where}.rate: must be >= 0 Hz, got {table['rate']!r}")
-    counts = torch.poisson((rate * dt).expand(full).contiguous(), generator=gen)
-    return counts * weight if input_mode == "jump" else counts * weight / dt
+    values: dict[str, Any] = {}
+    for key in table:
+        if key == "seed":
+            values[key] = int(_number(table, key, where, 0, nonnegative=True))
+        elif key == "tau" or key in ("start", "stop"):
+            values[key] = _number(table, key, where)
+        else:
+            values[key] = _array(table, key, where, dtype)
+    func = {"constant": step_current, "step": step_current, "ramp": ramp_current,
+            "noisy": noise_current, "poisson": poisson_spikes}[kind]
+    args = {k: v for k, v in values.items() if k != "weight"}
+    try:
+        out = func(steps, dt, shape=tuple(shape), dtype=dtype, **args)
+    except ValueError as err:
+        text = str(err)
+        key = next((k for k in sorted(values, key=len, reverse=True) if text.startswith(k)), None)
+        raise ConfigError(f"{where}.{key}: {text}" if key else f"{where}: {text}") from None
+    if kind == "poisson":
+        weight = values["weight"]
+        if not _fits(weight, shape):
+            raise ConfigError(f"{where}.weight: shape {tuple(weight.shape)} does not broadcast "
+                              f"with the neuron shape {tuple(shape)}")
+        # a spike is a jump of `weight`, or in current mode a pulse weight/dt over one step
+        return out * weight if input_mode == "jump" else out * (weight / dt)
+    return out
 
 
 SIM_KEYS = {"duration", "dt", "method", "neurons", "record", "dtype", "rtol", "atol"}

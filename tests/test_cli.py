@@ -171,7 +171,7 @@ def test_parse_run_config_errors():
     with pytest.raises(ConfigError, match=r"simulation\.neurons: 4 does not broadcast"):
         parse_run_config({**base, "model": {"type": "LIF", "tau_mem": [0.01, 0.02]},
                           "simulation": {"duration": 0.01, "neurons": 4}})
-    with pytest.raises(ConfigError, match=r"input\.amplitude: shape \(3,\)"):
+    with pytest.raises(ConfigError, match=r"input\.amplitude: amplitude of shape \(3,\)"):
         parse_run_config({**base, "input": {"kind": "constant", "amplitude": [1, 2, 3]},
                           "simulation": {"duration": 0.01, "neurons": 2}})
     with pytest.raises(ConfigError, match=r"input\.std: missing"):
@@ -254,3 +254,22 @@ def test_console_script_module_exit_code(tmp_path):
                            str(tmp_path / "none.toml")], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 2 and "not found" in proc.stderr and proc.stdout == ""
+
+
+def test_input_generators_directly():
+    from neurosim import inputs
+
+    u = inputs.step_current(10, 1e-3, amplitude=[1.0, 2.0], start=2e-3, stop=5e-3, shape=(2,))
+    assert u[:, 1].tolist() == [0, 0, 2, 2, 2, 0, 0, 0, 0, 0]
+    with pytest.raises(ValueError, match="stop must be <= the duration"):
+        inputs.step_current(10, 1e-3, 1.0, stop=0.5)
+    with pytest.raises(ValueError, match="std must be >= 0"):
+        inputs.noise_current(10, 1e-3, std=-1.0)
+    with pytest.raises(ValueError, match="tau must be > 0"):
+        inputs.noise_current(10, 1e-3, std=1.0, tau=0.0)
+    with pytest.raises(ValueError, match="rate must be >= 0"):
+        inputs.poisson_spikes(10, 1e-3, rate=-5.0)
+    with pytest.raises(ValueError, match="steps must be an integer"):
+        inputs.ramp_current(0, 1e-3, 1.0)
+    r = inputs.ramp_current(4, 0.25, amplitude_end=4.0)
+    torch.testing.assert_close(r, torch.tensor([0.5, 1.5, 2.5, 3.5], dtype=torch.float64))
