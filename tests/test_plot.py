@@ -178,14 +178,14 @@ def test_isi_and_cv():
 def test_fi_curve_matches_closed_form_lif():
     tau, t_ref = 20e-3, 2e-3
     currents = np.linspace(0.0, 4.0, 17)
-    I, f = P.fi_curve(LIF(tau_mem=tau, t_ref=t_ref), currents, duration=0.3, dt=1e-4)
+    I, f = P.fi_curve(LIF(tau_mem=tau, t_ref=t_ref), currents, duration=0.3, dt=5e-4)
     expected = np.where(currents > 1.0, 1.0 / (t_ref + tau * np.log(
         np.maximum(currents, 1.0 + 1e-12) / np.maximum(currents - 1.0, 1e-300))), 0.0)
     np.testing.assert_array_equal(I, currents)
     # rheobase I = 1: the neuron approaches threshold but never crosses
     np.testing.assert_allclose(f, expected, rtol=1e-7, atol=0)
     # the spike-count measure agrees within one spike over the window
-    _, fc = P.fi_curve(LIF(tau_mem=tau, t_ref=t_ref), currents, duration=0.3, dt=1e-4,
+    _, fc = P.fi_curve(LIF(tau_mem=tau, t_ref=t_ref), currents, duration=0.3, dt=5e-4,
                        measure="count")
     assert np.all(np.abs(fc - expected) <= 1 / 0.3 + 1e-9)
 
