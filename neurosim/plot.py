@@ -791,7 +791,10 @@ def plot_summary(result: Result, input: torch.Tensor | np.ndarray | None = None,
             t_ms = (np.arange(u.shape[0] + 1)) * result.dt * 1e3
             for k in neurons:
                 ax.stairs(u[:, k], t_ms, baseline=None, lw=1.0, label=f"neuron {k}")
-            ax.set_ylabel(_label("input", result.model.input_unit))
+            target = result.model.input_target
+            name = f"input, jumps of {target}" if target else "input"
+            ax.set_ylabel(_label(name, state_unit(result.model, target) if target
+                                 else result.model.input_unit))
         elif panel == "membrane":
             plot_membrane(result, neurons=neurons, ax=ax)
             ax.set_title("")

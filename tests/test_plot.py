@@ -329,3 +329,19 @@ def test_state_unit_uses_model_declarations():
 
 def test_plot_module_is_reachable_from_the_package():
     assert neurosim.plot.plot_raster is P.plot_raster
+
+
+def test_summary_panels(tmp_path):
+    model = LIF(tau_syn=5e-3)  # jump input into i
+    u = torch.zeros(400, 3)
+    u[10:200:5] = 0.6
+    res = simulate(model, u, 1e-4)
+    fig = P.plot_summary(res, input=u)
+    ax_in, ax_v, ax_raster = fig.axes
+    assert ax_in.get_ylabel() == "input, jumps of i (dimensionless)"
+    assert ax_v.get_ylabel() == "v (dimensionless)"
+    assert len(ax_raster.lines[0].get_xdata()) == res.spike_time.size > 0
+    assert ax_raster.get_xlabel() == "time (ms)" and ax_v.get_xlabel() == ""
+    _png_is_drawn(fig, tmp_path / "s.png")
+    single = P.plot_summary(simulate(LIF(), torch.ones(50, 1), 1e-3))
+    assert len(single.axes) == 1  # no input given, one neuron: no raster
