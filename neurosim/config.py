@@ -125,6 +125,8 @@ def _unit_of(description: str) -> str:
             continue
         if re.fullmatch(r"[a-z]{4,}", text):  # a plain word such as "(resting)"
             continue
+        if len(text.split()) > 3 or re.search(r"et al|\b(1[89]|20)\d\d\b", text):
+            continue  # a remark or a citation, not a unit
         return text
     return ""
 

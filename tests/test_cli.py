@@ -273,3 +273,18 @@ def test_input_generators_directly():
         inputs.ramp_current(0, 1e-3, 1.0)
     r = inputs.ramp_current(4, 0.25, amplitude_end=4.0)
     torch.testing.assert_close(r, torch.tensor([0.5, 1.5, 2.5, 3.5], dtype=torch.float64))
+
+
+@pytest.mark.parametrize("description, unit", [
+    ("membrane time constant (s), > 0.", "s"),
+    ("leak (resting) potential (mV).", "mV"),
+    ("membrane capacitance (pF), > 0", "pF"),
+    ("sodium conductance (mS/cm²)", "mS/cm²"),
+    ("adaptation coupling (Naud et al. 2008)", ""),
+    ("slope factor (default 2)", ""),
+    ("firing threshold.", ""),
+])
+def test_unit_is_read_from_the_description(description, unit):
+    from neurosim.config import _unit_of
+
+    assert _unit_of(description) == unit
