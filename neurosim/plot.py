@@ -54,6 +54,14 @@ def _np(x: Any) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
 
 
+def _seconds(name: str, value: Any) -> float:
+    """A finite duration > 0 in seconds; the ValueError names the parameter."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
+            or not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0 s, got {value!r}")
+    return float(value)
+
+
 def _flat_trace(result: Result, name: str) -> np.ndarray:
     trace = _np(result[name])
     return trace.reshape(trace.shape[0], -1)
@@ -318,10 +326,10 @@ def population_rate(spikes: SpikeTrains, bin_width: float = 1e-3, smooth: float 
     Returns:
         ``(t, rate)``: bin centres in seconds and the rate in Hz (per neuron).
     """
-    bin_width = check_dt(bin_width) if bin_width is not None else 1e-3
+    bin_width = _seconds("bin_width", bin_width)
     trains, dur = _spike_trains(spikes)
     if duration is not None:
-        dur = check_dt(duration)
+        dur = _seconds("duration", duration)
     if dur is None:
         last = max((float(t.max()) for t in trains if t.size), default=0.0)
         dur = max(last, bin_width)
@@ -336,8 +344,7 @@ def population_rate(spikes: SpikeTrains, bin_width: float = 1e-3, smooth: float 
                          minlength=n_bins).astype(np.float64)
     rate = counts / (n * bin_width)
     if smooth is not None:
-        if not smooth > 0:
-            raise ValueError(f"smooth must be > 0 s or None, got {smooth!r}")
+        smooth = _seconds("smooth", smooth)
         half = int(np.ceil(4 * smooth / bin_width))
         lags = np.arange(-half, half + 1) * bin_width
         kernel = np.exp(-0.5 * (lags / smooth) ** 2)
@@ -481,7 +488,7 @@ def fi_curve(model: NeuronModel, currents: Sequence[float] | np.ndarray | torch.
     if measure not in ("isi", "count"):
         raise ValueError(f"measure must be 'isi' or 'count', got {measure!r}")
     dt = check_dt(dt)
-    duration = check_dt(duration)
+    duration = _seconds("duration", duration)
     if not 0 <= transient < duration:
         raise ValueError(f"transient must be in [0, duration={duration}) s, got {transient!r}")
     cur = torch.as_tensor(_np(currents), dtype=dtype).reshape(-1)

@@ -137,6 +137,10 @@ def test_population_rate_constant_and_conserves_spikes():
     assert r1.sum() * 1e-3 * n == pytest.approx(sum(len(x) for x in trains))
     with pytest.raises(ValueError, match="smooth"):
         P.population_rate(trains, smooth=-1.0)
+    with pytest.raises(ValueError, match="bin_width must be a finite number > 0 s, got 0"):
+        P.population_rate(trains, bin_width=0)
+    with pytest.raises(ValueError, match="duration must be"):
+        P.population_rate(trains, duration=float("nan"))
     with pytest.raises(ValueError, match="non-finite"):
         P.population_rate([[0.1, np.nan]])
 
@@ -208,6 +212,8 @@ def test_fi_curve_batched_over_tensor_parameters_and_plot(tmp_path):
         P.fi_curve(LIF(tau_syn=5e-3), currents, 0.1)
     with pytest.raises(ValueError, match="transient"):
         P.fi_curve(LIF(), currents, 0.1, transient=0.2)
+    with pytest.raises(ValueError, match="duration must be"):
+        P.fi_curve(LIF(), currents, -1.0)
     with pytest.raises(ValueError, match="measure"):
         P.fi_curve(LIF(), currents, 0.1, measure="mean")
 
