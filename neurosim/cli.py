@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=_positive, default=0.1,
                       help="simulated time in s (default 0.1)")
     demo.set_defaults(func=_demo)
+    from .sweep import add_cli as add_sweep_cli  # `neurosim sweep CONFIG.toml` (issue 6)
+    add_sweep_cli(sub)
     return parser
 
 
