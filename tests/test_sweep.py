@@ -292,6 +292,7 @@ def test_nan_input_set_is_reported_with_its_parameters(tmp_path):
     (dict(base={"v_th": 1.0, "t_reff": 1e-3}), "t_reff"),
     (dict(params={"I": [1.0]}, input="J"), "J"),
     (dict(params={"tau_mem": [1e-2, float("nan")]}), "finite"),
+    (dict(params={"tau_mem": [1e-2], "rate": [1.0]}, input=1.5), "rate"),
 ])
 def test_bad_sweeps_raise_naming_the_problem(kwargs, match):
     args = dict(model="LIF", params={"tau_mem": [1e-2], "I": [1.5]}, input="I", dt=1e-3,

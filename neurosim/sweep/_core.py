@@ -155,7 +155,11 @@ class Sweep:
             if v is not None and not isinstance(v, (int, float, str)):
                 raise ValueError(f"base: {k} must be a number, a string or None, got {v!r}")
         used = self.input.uses()
+        reserved = {"point", "time", "spike", "error", *self.measures, *self.record}
         for name in self.space.names:
+            if name in reserved:
+                raise ValueError(f"swept parameter {name!r} clashes with a result name; "
+                                 f"reserved: {sorted(reserved)}")
             if name in self.base:
                 raise ValueError(f"parameter {name!r} is both swept and in base")
             if name not in fields and used is not None and name not in used:

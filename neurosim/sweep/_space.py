@@ -164,10 +164,11 @@ class Random(Space):
         self.ranges: dict[str, tuple[float, float]] = {}
         for name, r in ranges.items():
             _check_name(name)
-            lo, hi = (float(x) for x in _values(name, r)) if len(r) == 2 else (None, None)
-            if lo is None or not lo < hi:
+            bounds = _values(name, r)
+            if bounds.size != 2 or not bounds[0] < bounds[1]:
                 raise ValueError(f"range of {name!r} must be (low, high) with low < high, "
                                  f"got {r!r}")
+            lo, hi = float(bounds[0]), float(bounds[1])
             if name in self.log and lo <= 0:
                 raise ValueError(f"log range of {name!r} must have low > 0, got {r!r}")
             self.ranges[name] = (lo, hi)
