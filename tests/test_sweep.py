@@ -139,8 +139,12 @@ def test_chunked_unchunked_process_pool_and_dask_identical():
 
     with dask_client(workers=1, threads=2, processes=False) as client:
         dasked = run_sweep(sweep, chunk_size=3, executor=client, progress=False)
-    assert dasked.attrs["chunks_computed"] == 6
+        # the same cluster reached through its scheduler address (how a real cluster is used)
+        address = client.scheduler.address
+        remote = run_sweep(sweep, chunk_size=6, executor=address, progress=False)
+    assert dasked.attrs["chunks_computed"] == 6 and remote.attrs["chunks_computed"] == 3
     _identical(whole, dasked)
+    _identical(whole, remote)
 
 
 def test_random_streams_are_per_set_spawned_children():

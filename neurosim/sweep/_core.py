@@ -87,7 +87,7 @@ class Sweep:
             fields become tensor parameters of shape ``[n]`` along the batch
             dimension; other names are read by the input (e.g. ``I``).
         input: a number (constant current), the name of a swept parameter (constant,
-            one value per set), an array ``[T]``, an :class:`Input` (``Noise``,
+            one value per set), an array ``[T]``, an ``Input`` (``Noise``,
             ``Poisson``...), a dict describing one, or a function
             ``(params, rng) -> [T, n]`` (params: name -> tensor ``[n]``; rng: :class:`Streams`).
         dt: time step in seconds.
@@ -100,7 +100,7 @@ class Sweep:
         record: state variables whose traces are kept (``[n, T]`` per variable).
         seed: sweep seed; set *k*'s random input uses ``SeedSequence(seed, spawn_key=(k,))``.
         dtype: ``"float64"`` (default) or ``"float32"``.
-        options: passed to :func:`~neurosim.simulate`: ``rtol``, ``atol``, ``precise``.
+        options: passed to ``neurosim.simulate``: ``rtol``, ``atol``, ``precise``.
 
     Example:
         >>> sweep = Sweep(LIF, Grid(tau_mem=[10e-3, 20e-3], I=np.linspace(0, 3, 31)),

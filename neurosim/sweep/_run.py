@@ -82,7 +82,7 @@ def run_sweep(
 ) -> Any:
     """Run ``sweep`` in chunks and return its results as an ``xarray.Dataset``.
 
-    Each chunk of parameter sets is ONE vectorised :func:`~neurosim.simulate` call
+    Each chunk of parameter sets is ONE vectorised ``neurosim.simulate`` call
     (the sets along the batch dimension). Chunks are independent tasks; they are
     submitted to ``executor`` and collected as they finish.
 
@@ -99,14 +99,14 @@ def run_sweep(
             executors created here.
         chunk_size: parameter sets per chunk (default: as many as fit ``max_memory``).
         max_memory: memory budget of one chunk in bytes (default 512 MiB), from
-            :meth:`Sweep.bytes_per_set`.
+            ``Sweep.bytes_per_set()``.
         max_in_flight: chunks submitted but not finished at once (default: 1 in
             process, else 2 × workers or 2 × CPU count).
         resume: reuse finished chunks in ``out`` (default); ``False`` discards them.
         progress: show a tqdm bar counting chunks.
 
     Returns:
-        The Dataset (see :func:`~neurosim.sweep.assemble`). ``attrs`` records
+        The Dataset (see ``neurosim.sweep.assemble``). ``attrs`` records
         ``chunks_computed`` and ``chunks_loaded``. Failed parameter sets have a
         non-empty ``error`` and NaN measures; a :class:`SweepWarning` lists them.
     """
