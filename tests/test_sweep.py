@@ -182,6 +182,36 @@ def test_random_space_and_points():
     np.testing.assert_allclose(lat, [10e-3 * math.log(2), 20e-3 * math.log(2)], rtol=1e-10)
 
 
+def test_poisson_input_counts_have_the_swept_rate():
+    """Poisson(rate='nu') gives each set weight x Poisson(nu dt) counts per step."""
+    sweep = Sweep(neurosim.LIF, Grid(tau_syn=[5e-3], nu=[50.0, 200.0]),
+                  input=neurosim.sweep.Poisson(rate="nu", weight=0.5), dt=1e-3, duration=20.0)
+    rows = np.arange(2)
+    params = {k: torch.as_tensor(v[rows]) for k, v in sweep.columns().items()}
+    u = sweep.input.build(params, Streams(0, rows, sweep.n_steps, sweep.dt, torch.float64))
+    assert u.shape == (20_000, 2) and set(np.unique(u.numpy() / 0.5)) <= set(range(20))
+    lam = np.array([50.0, 200.0]) * 1e-3
+    mean = u.numpy().mean(0) / 0.5
+    assert np.all(np.abs(mean - lam) < 5 * np.sqrt(lam / 20_000))  # 5 standard errors
+
+
+def spike_count_and_last_v(result):
+    """A user measure with a trailing dimension: [n, 2]."""
+    return torch.stack([result.spike_count(), result.v[-1]], dim=1)
+
+
+def test_user_measure_with_trailing_dimension():
+    sweep = Sweep("LIF", Grid(tau_mem=[10e-3, 20e-3], I=[0.5, 2.0]), input="I", dt=1e-3,
+                  duration=0.05, measures=("count", spike_count_and_last_v), record="v")
+    ds = run_sweep(sweep, chunk_size=3, progress=False)
+    assert ds.spike_count_and_last_v.dims == ("point", "spike_count_and_last_v_dim1")
+    np.testing.assert_array_equal(ds.spike_count_and_last_v.values[:, 0], ds["count"].values)
+    np.testing.assert_array_equal(ds.spike_count_and_last_v.values[:, 1], ds.v.values[:, -1])
+    # I = 0.5 stays below threshold: v relaxes to 0.5 (1 - exp(-t / tau))
+    np.testing.assert_allclose(ds.v.values[[0, 2], -1], 0.5 * -np.expm1(-0.05 / np.array(
+        [10e-3, 20e-3])), rtol=1e-12)
+
+
 # -- persistence and resume ----------------------------------------------------------------
 def _fi_sweep(n_current: int = 12) -> Sweep:
     return Sweep(neurosim.LIF, Grid(tau_mem=[10e-3, 20e-3], I=np.linspace(1.2, 3.0, n_current)),
@@ -285,6 +315,20 @@ def test_nan_input_set_is_reported_with_its_parameters(tmp_path):
     np.testing.assert_array_equal(failed, ds.tau_mem.values == 50e-3)
     assert np.isfinite(ds.rate.values[~failed]).all() and (ds.rate.values[~failed] > 0).all()
     assert (load_results(tmp_path).error.values != "").sum() == 2
+
+
+def test_diverging_set_is_marked_alone():
+    """Forward Euler with dt = 3 tau_mem is unstable: that set's state overflows to
+    inf/NaN and only it is marked failed; the stable set in the same chunk is unaffected."""
+    sweep = Sweep("LIF", Grid(tau_mem=[1e-3, 10e-3], I=[1.5]), input="I", dt=3e-3,
+                  duration=0.6, method="euler", base={"reset": "subtract"}, dtype="float32")
+    with pytest.warns(SweepWarning, match="'tau_mem': 0.001.*non-finite state variable 'v'"):
+        ds = run_sweep(sweep, progress=False)
+    assert list(ds.error.values != "") == [True, False]
+    alone = run_sweep(Sweep("LIF", Grid(tau_mem=[10e-3], I=[1.5]), input="I", dt=3e-3,
+                            duration=0.6, method="euler", base={"reset": "subtract"},
+                            dtype="float32"), progress=False)
+    assert np.isnan(ds.rate.values[0]) and ds.rate.values[1] == alone.rate.values[0] > 0
 
 
 # -- validation and CLI --------------------------------------------------------------------
