@@ -102,7 +102,7 @@ def test_lif_fi_sweep_10000_points_matches_closed_form():
 def test_grid_rows_and_to_grid():
     sweep = Sweep("LIF", Grid(tau_mem=[10e-3, 20e-3], I=[1.5, 2.0, 3.0]), input="I",
                   dt=1e-3, duration=0.05, measures="rate")
-    ds = run_sweep(sweep, progress=False)
+    ds = sweep.run(progress=False)
     np.testing.assert_array_equal(ds.tau_mem.values, np.repeat([10e-3, 20e-3], 3))
     np.testing.assert_array_equal(ds.I.values, np.tile([1.5, 2.0, 3.0], 2))
     grid = to_grid(ds)

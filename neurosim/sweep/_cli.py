@@ -127,7 +127,9 @@ def _command(args: argparse.Namespace) -> int:
 def add_cli(subparsers: Any) -> argparse.ArgumentParser:
     """Register the ``sweep`` subcommand on an ``argparse`` subparsers object."""
     p = subparsers.add_parser("sweep", help="run a parameter sweep described in a TOML file",
-                              description=__doc__.splitlines()[0])
+                              description="Run a parameter sweep described in a TOML file "
+                                          "(see docs/sweeps.md); results go to an output "
+                                          "directory, and a rerun resumes it.")
     p.add_argument("config", help="the sweep's TOML file")
     p.add_argument("--out", default=None,
                    help="output directory (default: [run] out, else CONFIG_sweep/)")

@@ -213,6 +213,12 @@ class Sweep:
         item = 8 if self.dtype == "float64" else 4
         return item * self.n_steps * (3 + 2 * len(self.record)) + 256
 
+    def run(self, **kwargs: Any) -> Any:
+        """``run_sweep(self, **kwargs)``: the results as an ``xarray.Dataset``."""
+        from ._run import run_sweep
+
+        return run_sweep(self, **kwargs)
+
     # -- description ----------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
         """Everything that determines the results, as a JSON-able dict."""
