@@ -9,18 +9,19 @@ simulates (traces, precise spike times) and trains (surrogate gradients).
 >>> res.spike_times[0]
 """
 
-from . import inputs, plot, surrogate
+from . import inputs, plot, surrogate, sweep
 from .integrators import RK4, Adaptive, Euler, ExactExponential, Integrator, get_integrator
 from .models import ALIF, IF, LI, LIF, LinearSystem, NeuronModel
 from .simulate import Result, simulate
 from .state import State
 from .step import Step, discretise
 from .surrogate import spike_fn
+from .sweep import Sweep, run_sweep
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ALIF", "IF", "LI", "LIF", "RK4", "Adaptive", "Euler", "ExactExponential", "Integrator",
     "LinearSystem", "NeuronModel", "Result", "State", "Step", "discretise", "get_integrator",
-    "inputs", "plot", "simulate", "spike_fn", "surrogate",
+    "inputs", "plot", "simulate", "spike_fn", "surrogate", "Sweep", "run_sweep", "sweep",
 ]

@@ -180,8 +180,14 @@ def _add_models(sub) -> None:
     p.set_defaults(func=_models)
 
 
+def _add_sweep(sub) -> None:
+    from .sweep import add_cli
+
+    add_cli(sub)
+
+
 #: functions that each register one subcommand on the subparsers object
-COMMANDS: list[Callable[..., None]] = [_add_demo, _add_run, _add_models]
+COMMANDS: list[Callable[..., None]] = [_add_demo, _add_run, _add_models, _add_sweep]
 
 
 def build_parser() -> argparse.ArgumentParser:
