@@ -1,20 +1,23 @@
-"""One small figure per neuron model, for the documentation pages (docs/models/).
+"""One small figure per neuron model, and an overview sheet of them all.
 
-Writes into ``--outdir`` (default docs/_static/models): eif.png, qif.png,
-izhikevich.png, hodgkin_huxley.png, coba_lif.png and rnnbuilder.png. Each
-figure is one ``neurosim.simulate`` call (tensor parameters or a batch of inputs).
+Each figure is one ``neurosim.simulate`` call (tensor parameters or a batch of
+inputs): eif.png, qif.png, izhikevich.png, hodgkin_huxley.png, coba_lif.png and
+rnnbuilder.png. With ``--outdir`` they are kept there (the documentation pages use
+``--outdir docs/_static/models``); the overview sheet goes to ``--out``.
 
-    python examples/model_gallery.py [--outdir docs/_static/models] [--smoke]
+    python examples/model_gallery.py [--out model_gallery.png] [--outdir DIR] [--smoke]
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.image as mpimg  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
@@ -127,18 +130,37 @@ FIGURES = {"eif": (eif, 0.1), "qif": (qif, 0.15), "izhikevich": (izhikevich, 0.2
            "rnnbuilder": (rnnbuilder, 0.4)}
 
 
+def overview(files: list[Path], out: str, dpi: int) -> None:
+    """Tile the model figures into one sheet."""
+    fig, axes = plt.subplots(2, 3, figsize=(12, 7), layout="constrained")
+    for ax, path in zip(axes.ravel(), files, strict=True):
+        ax.imshow(mpimg.imread(path))
+        ax.set_title(path.stem.replace("_", " "), fontsize=9)
+        ax.axis("off")
+    fig.savefig(out, dpi=dpi)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--outdir", default="docs/_static/models", help="output folder")
+    parser.add_argument("--out", default="model_gallery.png", help="overview PNG")
+    parser.add_argument("--outdir", default=None,
+                        help="keep the per-model figures here (e.g. docs/_static/models)")
     parser.add_argument("--smoke", action="store_true", help="short runs, for tests")
     parser.add_argument("--dpi", type=int, default=72, help="figure resolution")
     args = parser.parse_args(argv)
-    outdir = Path(args.outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    for name, (draw, duration) in FIGURES.items():
-        draw(0.02 if args.smoke else duration, outdir / f"{name}.png", args.dpi)
+    with tempfile.TemporaryDirectory() as tmp:
+        outdir = Path(args.outdir or tmp)
+        outdir.mkdir(parents=True, exist_ok=True)
+        files = []
+        for name, (draw, duration) in FIGURES.items():
+            files.append(outdir / f"{name}.png")
+            draw(0.02 if args.smoke else duration, files[-1], args.dpi)
+            plt.close("all")
+            if args.outdir:
+                print(f"wrote {files[-1]}")
+        overview(files, args.out, args.dpi)
         plt.close("all")
-        print(f"wrote {outdir / name}.png")
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

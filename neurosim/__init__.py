@@ -9,7 +9,7 @@ simulates (traces, precise spike times) and trains (surrogate gradients).
 >>> res.spike_times[0]
 """
 
-from . import surrogate
+from . import inputs, plot, surrogate, sweep
 from .integrators import (
     RK4,
     Adaptive,
@@ -40,13 +40,14 @@ from .simulate import Result, simulate
 from .state import State
 from .step import Step, discretise
 from .surrogate import spike_fn
+from .sweep import Sweep, run_sweep
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ALIF", "IF", "LI", "LIF", "RK4", "Adaptive", "Euler", "ExactExponential", "Integrator",
     "LinearSystem", "NeuronModel", "Result", "State", "Step", "discretise", "get_integrator",
-    "simulate", "spike_fn", "surrogate",
+    "inputs", "plot", "simulate", "spike_fn", "surrogate", "Sweep", "run_sweep", "sweep",
     # issue 3: biophysical and rnnbuilder-family models, exponential Euler
     "EIF", "QIF", "AdEx", "CobaLIF", "Cooldown", "Discontinuous", "ExponentialEuler",
     "HodgkinHuxley", "Izhikevich", "NoReset",

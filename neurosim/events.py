@@ -8,7 +8,9 @@ Two pieces are shared by every integrator and by the step function:
   :math:`x(s)` with the exact propagator (as NEST's ``*_ps`` models do); the
   adaptive integrator with a Runge-Kutta step from the start of the sub-step.
   Newton steps that leave the bracket fall back to bisection, so the iteration
-  always converges; it stops when the update is below a few ulps of *h*.
+  always converges; each element stops on its own when its update is below a
+  few ulps of *h* or has reached the round-off band of *d*, and only the
+  elements still iterating are evaluated.
 
 * :func:`select_reset` — the reset as a differentiable selection:
   ``where(spiked, x_reset, x)`` forward (exact values, no round-off from
@@ -23,7 +25,10 @@ from collections.abc import Callable
 
 import torch
 
-Evaluate = Callable[[torch.Tensor], tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]]
+from .models.base import NeuronModel, subset_model
+
+Evaluate = Callable[[torch.Tensor, torch.Tensor | None],
+                    tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]]
 
 
 def find_crossing(
@@ -36,10 +41,18 @@ def find_crossing(
     """Locate the root of ``d`` on ``[0, h]`` for each element (1-D tensors).
 
     Args:
-        evaluate: ``s -> (x(s), d(x(s)), d'(s))`` for a tensor of times ``s``.
+        evaluate: ``(s, idx) -> (x(s), d(x(s)), d'(s))`` for the elements ``idx``
+            (a 1-D index tensor; ``None``: all elements) at their times ``s`` (s).
         h: segment lengths (s); ``d(0) = d_start <= 0 < d(h) = d_end``.
+        max_iter: the most iterations for any element.
     Returns:
         ``(s, x(s))``: the crossing times and the states there.
+
+    Each element stops on its own, and only the elements still iterating are
+    evaluated: when its update is below ``4·eps·h``, when ``d`` is exactly 0, or
+    when a Newton update no longer shrinks although it is already below
+    ``sqrt(eps)·h`` — the iterate is then inside the band where round-off of
+    ``d`` decides the sign, and further iterations only move it within that band.
     """
     with torch.no_grad():
         a = torch.zeros_like(h)
@@ -47,22 +60,45 @@ def find_crossing(
         da, db = d_start.detach(), d_end.detach()
         denom = db - da
         s = torch.where(denom > 0, b - db * (b - a) / denom, 0.5 * (a + b))
-        tol = 4.0 * torch.finfo(h.dtype).eps * h
+        eps = torch.finfo(h.dtype).eps
+        tol = 4.0 * eps * h
+        noise = eps**0.5 * h
+        last_step = h.clone()
+        idx = torch.arange(h.numel(), device=h.device)
         for _ in range(max_iter):
-            _, d, slope = evaluate(s)
+            if idx.numel() == 0:
+                break
+            si, ai, bi = s[idx], a[idx], b[idx]
+            _, d, slope = evaluate(si, idx)
             d, slope = d.detach(), slope.detach()
             left = d <= 0
-            a = torch.where(left, s, a)
-            b = torch.where(left, b, s)
-            newton = s - d / slope
-            ok = torch.isfinite(newton) & (newton >= a) & (newton <= b)
-            s_new = torch.where(ok, newton, 0.5 * (a + b))
-            done = (s_new - s).abs() <= tol
-            s = s_new
-            if bool(done.all()):
-                break
-    x, _, _ = evaluate(s)
+            ai = torch.where(left, si, ai)
+            bi = torch.where(left, bi, si)
+            newton = si - d / slope
+            ok = torch.isfinite(newton) & (newton >= ai) & (newton <= bi)
+            s_new = torch.where(ok, newton, 0.5 * (ai + bi))
+            s_new = torch.where(d == 0, si, s_new)
+            step = (s_new - si).abs()
+            done = ((step <= tol[idx]) | (d == 0)
+                    | (ok & (step <= noise[idx]) & (step >= last_step[idx])))
+            s[idx], a[idx], b[idx], last_step[idx] = s_new, ai, bi, step
+            idx = idx[~done]
+    x, _, _ = evaluate(s, None)
     return s, x
+
+
+def take(values: torch.Tensor, idx: torch.Tensor | None) -> torch.Tensor:
+    """``values[idx]`` (``None``: all); a helper for :data:`Evaluate` implementations."""
+    return values if idx is None else values[idx]
+
+
+def take_model(model: NeuronModel, idx: torch.Tensor | None, n: int) -> NeuronModel:
+    """A model with 1-D parameters of length ``n`` restricted to the elements ``idx``."""
+    if idx is None:
+        return model
+    mask = torch.zeros(n, dtype=torch.bool, device=idx.device)
+    mask[idx] = True
+    return subset_model(model, mask)
 
 
 def select_reset(

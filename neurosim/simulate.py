@@ -7,7 +7,7 @@ end of each step, after any reset, so ``result.t[k] = (k+1)·dt``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -100,18 +100,21 @@ class Result:
         """Mean firing rate per neuron over the whole run, in Hz."""
         return self.spike_count() / self.duration
 
-    def plot(self, neurons: Sequence[int] | int | None = None, ax: Any = None, **kwargs: Any):
-        """Membrane trace(s) with the threshold line and spike markers.
+    def plot(self, kind: str = "membrane", **kwargs: Any):
+        """Plot this result with :mod:`neurosim.plot`.
 
         Args:
-            neurons: flat indices of the neurons to show (default: up to 5).
-            ax: a matplotlib Axes to draw into (default: a new figure).
+            kind: ``"membrane"`` (default: membrane traces, threshold line, spike markers),
+                ``"traces"`` (every recorded variable, stacked), ``"raster"``, ``"rate"``
+                (population rate), ``"isi"`` (ISI histogram) or ``"summary"``.
+            **kwargs: passed to the plotting function, e.g. ``neurons=[0, 3]``, ``ax=ax``.
+
         Returns:
             The matplotlib Figure.
         """
-        from .plot import plot_membrane
+        from .plot import plot_result
 
-        return plot_membrane(self, neurons=neurons, ax=ax, **kwargs)
+        return plot_result(self, kind, **kwargs)
 
     def __repr__(self) -> str:
         return (f"Result({type(self.model).__name__}, T={self.spikes.shape[0]}, dt={self.dt}, "

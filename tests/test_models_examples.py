@@ -21,6 +21,8 @@ def test_adex_gallery_smoke(tmp_path):
 
 def test_model_gallery_smoke(tmp_path):
     module = _load("model_gallery")
-    module.main(["--smoke", "--outdir", str(tmp_path)])
+    module.main(["--smoke", "--outdir", str(tmp_path / "models"),
+                 "--out", str(tmp_path / "sheet.png")])
     for name in module.FIGURES:
-        assert (tmp_path / f"{name}.png").stat().st_size > 3_000, name
+        assert (tmp_path / "models" / f"{name}.png").stat().st_size > 3_000, name
+    assert (tmp_path / "sheet.png").stat().st_size > 15_000

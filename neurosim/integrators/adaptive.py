@@ -34,7 +34,7 @@ import functools
 
 import torch
 
-from ..events import find_crossing
+from ..events import find_crossing, take, take_model
 from ..models.base import NeuronModel, subset_model
 from .base import Advance, Flow, Integrator, rhs, threshold_slope
 
@@ -190,9 +190,14 @@ class _AdaptiveFlow(Flow):
         f0 = {n: f[n][mask] for n in self.names}
         um = u[mask]
 
-        def evaluate(sig):
-            xs, fs, _ = _dopri_step(model, x0, f0, um, sig, clamped)
-            return xs, model.threshold_distance(xs), threshold_slope(model, xs, fs)
+        n = int(mask.sum())
+
+        def evaluate(sig, idx):
+            m = take_model(model, idx, n)
+            xs, fs, _ = _dopri_step(m, {k: take(v, idx) for k, v in x0.items()},
+                                    {k: take(v, idx) for k, v in f0.items()}, take(um, idx),
+                                    sig, clamped)
+            return xs, m.threshold_distance(xs), threshold_slope(m, xs, fs)
 
         d0 = model.threshold_distance(x0)
         return find_crossing(evaluate, k[mask], d_new[mask], d0)

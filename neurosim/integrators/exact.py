@@ -36,7 +36,7 @@ from __future__ import annotations
 import torch
 
 from .._expm import expm
-from ..events import find_crossing
+from ..events import find_crossing, take, take_model
 from ..models.base import NeuronModel, subset_model
 from .base import Advance, Flow, Integrator, end_of_segment, threshold_slope
 
@@ -122,11 +122,14 @@ class _ExactFlow(Flow):
         Ms = M.expand(*mask.shape, *M.shape[-2:])[mask]
         X0l = [X0[k] for k in self.names]
 
-        def evaluate(s):
-            E = expm(Ms * s[:, None, None].to(Ms.dtype)).to(self.dtype)
-            xs = dict(zip(self.names, _apply(E, X0l, um), strict=True))
-            f = model.derivatives(xs, um)
-            return xs, model.threshold_distance(xs), threshold_slope(model, xs, f)
+        n = h.numel()
+
+        def evaluate(s, idx):
+            m, ui = take_model(model, idx, n), take(um, idx)
+            E = expm(take(Ms, idx) * s[:, None, None].to(Ms.dtype)).to(self.dtype)
+            xs = dict(zip(self.names, _apply(E, [take(x, idx) for x in X0l], ui), strict=True))
+            f = m.derivatives(xs, ui)
+            return xs, m.threshold_distance(xs), threshold_slope(m, xs, f)
 
         already = d0 > 0  # above threshold at the segment start (e.g. after an input jump)
         s, xs = find_crossing(evaluate, h, result.d[mask], torch.clamp(d0, max=0.0))

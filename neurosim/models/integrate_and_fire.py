@@ -227,7 +227,8 @@ class IF(_Membrane):
     input the interspike interval is :math:`t_\mathrm{ref} + \tau(v_\mathrm{th} -
     v_\mathrm{reset})/(rI)`.
 
-    Args: as :class:`LIF`, without ``v_leak``; ``tau_mem`` (s) scales the integration rate.
+    The parameters are those of :class:`LIF` without ``v_leak``; ``tau_mem`` (s) scales the
+    integration rate.
     """
 
     _leaky: ClassVar[bool] = False
@@ -256,7 +257,9 @@ class ALIF(_Membrane):
     resets and :math:`b \leftarrow b + 1`, so each spike raises the threshold by
     ``beta_adapt``, decaying with ``tau_adapt``.
 
-    Args: as :class:`LIF`, plus
+    The parameters are those of :class:`LIF`, plus:
+
+    Args:
         tau_adapt: adaptation time constant (s), > 0.
         beta_adapt: threshold increase per spike (voltage units), >= 0.
     """

@@ -1,0 +1,117 @@
+r"""Input generators: tensors ``[steps, *shape]`` to pass to :func:`~neurosim.simulate`.
+
+Step ``k`` covers :math:`[k\,dt, (k+1)\,dt]` (times in seconds), matching
+:func:`~neurosim.simulate`. Amplitudes may be floats or tensors broadcastable to
+``shape`` (one value per neuron). Random inputs are reproducible from ``seed``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ._checks import check_dt, check_nonnegative, check_positive
+
+Value = float | torch.Tensor
+
+
+def _times(steps: int, dt: float, dtype: torch.dtype) -> torch.Tensor:
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+    return torch.arange(steps, dtype=dtype) * check_dt(dt)
+
+
+def _full(value: Value, name: str, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    v = torch.as_tensor(value, dtype=dtype)
+    if not bool(torch.isfinite(v).all()):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    try:
+        return torch.broadcast_to(v, tuple(shape))
+    except RuntimeError:
+        raise ValueError(f"{name} of shape {tuple(v.shape)} does not broadcast with the neuron "
+                         f"shape {tuple(shape)}") from None
+
+
+def _window(start: float, stop: float | None, steps: int, dt: float) -> tuple[float, float]:
+    duration = steps * dt
+    stop = duration if stop is None else float(stop)
+    start = float(start)
+    if not 0 <= start < stop:
+        raise ValueError(f"start and stop must satisfy 0 <= start < stop, got start={start!r} s, "
+                         f"stop={stop!r} s")
+    if stop > duration * (1 + 1e-12):
+        raise ValueError(f"stop must be <= the duration {duration} s, got {stop!r} s")
+    return start, stop
+
+
+def step_current(steps: int, dt: float, amplitude: Value, start: float = 0.0,
+                 stop: float | None = None, baseline: Value = 0.0, shape: tuple[int, ...] = (),
+                 dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """``amplitude`` for the steps starting in ``[start, stop)`` (s), ``baseline`` elsewhere."""
+    t = _times(steps, dt, dtype)
+    start, stop = _window(start, stop, steps, dt)
+    on = ((t >= start - 1e-12 * dt) & (t < stop - 1e-12 * dt)).reshape(-1, *([1] * len(shape)))
+    a, b = _full(amplitude, "amplitude", shape, dtype), _full(baseline, "baseline", shape, dtype)
+    return torch.where(on, a, b).expand(steps, *shape).clone()
+
+
+def ramp_current(steps: int, dt: float, amplitude_end: Value, amplitude_start: Value = 0.0,
+                 start: float = 0.0, stop: float | None = None, shape: tuple[int, ...] = (),
+                 dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """Linear from ``amplitude_start`` at ``start`` to ``amplitude_end`` at ``stop`` (s), held
+    outside; each step holds the ramp's value at the step's midpoint (its mean over the step
+    where the ramp is linear)."""
+    t = _times(steps, dt, dtype)
+    start, stop = _window(start, stop, steps, dt)
+    mid = (t + dt / 2).clamp(start, stop)
+    frac = ((mid - start) / (stop - start)).reshape(-1, *([1] * len(shape)))
+    a = _full(amplitude_start, "amplitude_start", shape, dtype)
+    b = _full(amplitude_end, "amplitude_end", shape, dtype)
+    return (a + (b - a) * frac).expand(steps, *shape).clone()
+
+
+def noise_current(steps: int, dt: float, std: Value, mean: Value = 0.0, tau: float | None = None,
+                  shape: tuple[int, ...] = (), seed: int = 0,
+                  dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    r"""Gaussian noise current: white, or Ornstein–Uhlenbeck with correlation time ``tau``.
+
+    Without ``tau`` every step holds an independent sample of mean ``mean`` and
+    standard deviation ``std``. With ``tau`` (s) the current is an Ornstein–Uhlenbeck
+    process of stationary mean ``mean`` and standard deviation ``std``, sampled exactly
+    at the step starts and started from its stationary distribution:
+
+    .. math:: x_{k+1} = \mu + (x_k - \mu)e^{-dt/\tau}
+              + \sigma\sqrt{1 - e^{-2dt/\tau}}\,\xi_k,\qquad \xi_k \sim \mathcal N(0, 1)
+    """
+    _times(steps, dt, dtype)
+    s = _full(std, "std", shape, dtype)
+    check_nonnegative("std", s)
+    m = _full(mean, "mean", shape, dtype)
+    gen = torch.Generator().manual_seed(int(seed))
+    xi = torch.randn((steps, *shape), generator=gen, dtype=dtype)
+    if tau is None:
+        return m + s * xi
+    check_positive("tau", float(tau), "s")
+    a = math.exp(-dt / tau)
+    b = math.sqrt(-math.expm1(-2 * dt / tau))
+    out = torch.empty_like(xi)
+    x = xi[0]
+    out[0] = x
+    for k in range(1, steps):
+        x = a * x + b * xi[k]
+        out[k] = x
+    return m + s * out
+
+
+def poisson_spikes(steps: int, dt: float, rate: Value, shape: tuple[int, ...] = (),
+                   seed: int = 0, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """Spike counts per step of independent Poisson processes of ``rate`` (Hz) per element."""
+    _times(steps, dt, dtype)
+    r = _full(rate, "rate", shape, dtype)
+    check_nonnegative("rate", r, "Hz")
+    gen = torch.Generator().manual_seed(int(seed))
+    return torch.poisson((r * dt).expand(steps, *shape).contiguous(), generator=gen)
+
+
+__all__ = ["noise_current", "poisson_spikes", "ramp_current", "step_current"]

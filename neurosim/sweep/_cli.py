@@ -1,0 +1,164 @@
+"""``neurosim sweep CONFIG.toml``: a sweep described in a TOML file.
+
+Example ``fi.toml``::
+
+    model = "LIF"
+    input = "I"                 # a number, a swept name, or an [input] table
+    dt = 1e-3                   # s
+    duration = 1.0              # s
+    method = "exact"
+    measures = ["rate", "latency", "cv"]
+
+    [base]                      # fixed model parameters
+    t_ref = 2e-3
+
+    [grid]                      # or [random] / [[points]]
+    tau_mem = [0.01, 0.02, 0.04]
+    I = { start = 0.5, stop = 4.0, num = 36 }
+
+    [run]                       # how to run (does not change the results)
+    out = "fi_sweep"            # relative to the TOML file
+    executor = "process"        # "inprocess", "process", "dask", "tcp://host:8786"
+    workers = 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ._core import Sweep
+from ._run import SweepWarning, run_sweep
+from ._space import Points, Random, space_from_dict
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+_SWEEP_KEYS = {"model", "input", "dt", "duration", "method", "measures", "record", "seed",
+               "dtype", "base", "options", "grid", "random", "points", "run"}
+_RUN_KEYS = {"out", "executor", "workers", "threads", "chunk_size", "max_memory"}
+
+
+def sweep_from_config(config: Mapping[str, Any]) -> tuple[Sweep, dict[str, Any]]:
+    """A :class:`Sweep` and the ``run_sweep`` keyword arguments from a parsed TOML dict."""
+    unknown = set(config) - _SWEEP_KEYS
+    if unknown:
+        raise ValueError(f"config: unknown keys {sorted(unknown)}; allowed: {sorted(_SWEEP_KEYS)}")
+    spaces = [k for k in ("grid", "random", "points") if k in config]
+    if len(spaces) != 1:
+        raise ValueError(f"config: give exactly one of [grid], [random] or [[points]], got "
+                         f"{spaces or 'none'}")
+    kind = spaces[0]
+    if kind == "grid":
+        space = space_from_dict({"kind": "grid", "axes": config["grid"]})
+    elif kind == "random":
+        r = dict(config["random"])
+        try:
+            space = Random(r.pop("n"), r.pop("ranges"), seed=r.pop("seed", 0),
+                           log=r.pop("log", ()))
+        except KeyError as err:
+            raise ValueError(f"config: [random] needs {err.args[0]!r}") from None
+        if r:
+            raise ValueError(f"config: unknown keys in [random]: {sorted(r)}")
+    else:
+        space = Points(config["points"])
+    for key in ("model", "dt", "duration"):
+        if key not in config:
+            raise ValueError(f"config: missing the key {key!r}")
+    sweep = Sweep(config["model"], space, config.get("input", 0.0), dt=config["dt"],
+                  duration=config["duration"], method=config.get("method", "exact"),
+                  base=config.get("base"), measures=config.get("measures", ("rate",)),
+                  record=config.get("record", ()), seed=config.get("seed", 0),
+                  dtype=config.get("dtype", "float64"), options=config.get("options"))
+    run = dict(config.get("run", {}))
+    bad = set(run) - _RUN_KEYS
+    if bad:
+        raise ValueError(f"config: unknown keys in [run]: {sorted(bad)}; allowed: "
+                         f"{sorted(_RUN_KEYS)}")
+    return sweep, run
+
+
+def load_config(path: str | Path) -> tuple[Sweep, dict[str, Any]]:
+    """Read a sweep TOML file; ``run["out"]`` is made relative to the file's folder."""
+    path = Path(path)
+    try:
+        config = tomllib.loads(path.read_text())
+    except OSError as err:
+        raise ValueError(f"config: cannot read {str(path)!r}: {err.strerror}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ValueError(f"config: {str(path)!r} is not valid TOML: {err}") from None
+    sweep, run = sweep_from_config(config)
+    if "out" in run:
+        run["out"] = str(path.parent / run["out"])
+    return sweep, run
+
+
+def _command(args: argparse.Namespace) -> int:
+    sweep, run = load_config(args.config)
+    for key in ("out", "executor", "workers", "threads", "chunk_size"):
+        value = getattr(args, key)
+        if value is not None:
+            run[key] = value
+    run.setdefault("out", str(Path(args.config).with_suffix("")) + "_sweep")
+    print(f"{sweep!r}: {len(sweep)} parameter sets -> {run['out']}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SweepWarning)  # reported below
+        ds = run_sweep(sweep, resume=not args.fresh, progress=not args.no_progress, **run)
+    print(f"computed {ds.attrs['chunks_computed']} chunks, reused {ds.attrs['chunks_loaded']}; "
+          f"wrote {Path(run['out']) / 'results.nc'}")
+    failed = ds.error.values != ""
+    if failed.any():
+        print(f"{int(failed.sum())} of {len(sweep)} parameter sets failed:", file=sys.stderr)
+        table = ds.isel(point=failed.nonzero()[0][:20])
+        for k in range(table.sizes["point"]):
+            params = {n: float(table[n].values[k]) for n in sweep.space.names}
+            print(f"  point {int(table.point.values[k])} {params}: "
+                  f"{table.error.values[k]}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def add_cli(subparsers: Any) -> argparse.ArgumentParser:
+    """Register the ``sweep`` subcommand on an ``argparse`` subparsers object."""
+    p = subparsers.add_parser("sweep", help="run a parameter sweep described in a TOML file",
+                              description="Run a parameter sweep described in a TOML file "
+                                          "(see docs/sweeps.md); results go to an output "
+                                          "directory, and a rerun resumes it.")
+    p.add_argument("config", help="the sweep's TOML file")
+    p.add_argument("--out", default=None,
+                   help="output directory (default: [run] out, else CONFIG_sweep/)")
+    p.add_argument("--executor", default=None,
+                   help="inprocess | process | dask | tcp://host:port (default: [run] or "
+                        "inprocess)")
+    p.add_argument("--workers", type=int, default=None, help="worker processes")
+    p.add_argument("--threads", type=int, default=None, help="torch threads per worker")
+    p.add_argument("--chunk-size", dest="chunk_size", type=int, default=None,
+                   help="parameter sets per chunk (default: from the memory budget)")
+    p.add_argument("--fresh", action="store_true",
+                   help="discard finished chunks in the output directory instead of resuming")
+    p.add_argument("--no-progress", dest="no_progress", action="store_true",
+                   help="no progress bar")
+    p.set_defaults(func=_command)
+    return p
+
+
+def cli_main(argv: Sequence[str] | None = None) -> int:
+    """``neurosim-sweep CONFIG.toml [options]``; returns the exit code (1: some sets failed,
+    2: bad input)."""
+    parser = argparse.ArgumentParser(prog="neurosim")
+    add_cli(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["sweep", *(argv if argv is not None else sys.argv[1:])])
+    try:
+        return args.func(args)
+    except ValueError as err:
+        print(f"neurosim sweep: error: {err}", file=sys.stderr)
+        return 2
+
+
+__all__ = ["add_cli", "cli_main", "load_config", "sweep_from_config"]

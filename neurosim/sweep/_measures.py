@@ -1,0 +1,97 @@
+r"""What a sweep measures, computed for all parameter sets of a chunk at once.
+
+Built-in measures (one value per set, from the precise spike times of the
+:class:`~neurosim.Result`; no loop over sets):
+
+============  =====  ==============================================================
+name          unit   definition
+============  =====  ==============================================================
+``rate``      Hz     spike count / duration
+``count``     1      number of spikes
+``latency``   s      time of the first spike (NaN without spikes)
+``isi``       s      mean interspike interval (NaN with fewer than 2 spikes)
+``cv``        1      :math:`\mathrm{std}(\mathrm{ISI})/\mathrm{mean}(\mathrm{ISI})`,
+                     population std (ddof = 0); NaN with fewer than 3 spikes
+``spike_times`` s    all spike times, one row per set, NaN-padded
+============  =====  ==============================================================
+
+User measures are functions ``fn(result) -> array`` whose leading dimension is
+the number of sets in the chunk (a tensor or array ``[n]`` or ``[n, ...]``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..simulate import Result
+
+UNITS = {"rate": "Hz", "count": "1", "latency": "s", "isi": "s", "cv": "1",
+         "spike_times": "s"}
+BUILTIN = tuple(UNITS)
+
+
+def _per_neuron_spikes(result: Result, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Spike times sorted by (neuron, time), the neuron of each, and counts per neuron."""
+    idx, times = result.spike_index, result.spike_time
+    order = np.lexsort((times, idx))
+    idx, times = idx[order], times[order]
+    counts = np.bincount(idx, minlength=n)
+    return idx, times, counts
+
+
+def builtin_measures(result: Result, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The built-in measures ``names`` for a result of shape ``[n]``."""
+    n = int(np.prod(tuple(result.shape)))
+    idx, times, counts = _per_neuron_spikes(result, n)
+    start = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    out: dict[str, np.ndarray] = {}
+    has = counts > 0
+    if "count" in names:
+        out["count"] = counts.astype(np.float64)
+    if "rate" in names:
+        out["rate"] = counts / result.duration
+    if "latency" in names:
+        lat = np.full(n, np.nan)
+        lat[has] = times[start[has]]
+        out["latency"] = lat
+    if "isi" in names or "cv" in names:
+        same = idx[1:] == idx[:-1]
+        isi = np.diff(times)[same]
+        owner = idx[1:][same]
+        n_isi = np.bincount(owner, minlength=n)
+        total = np.bincount(owner, weights=isi, minlength=n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(n_isi > 0, total / np.maximum(n_isi, 1), np.nan)
+            dev2 = np.bincount(owner, weights=(isi - mean[owner]) ** 2, minlength=n)
+            std = np.sqrt(dev2 / np.maximum(n_isi, 1))
+        if "isi" in names:
+            out["isi"] = mean
+        if "cv" in names:
+            out["cv"] = np.where(n_isi >= 2, std / np.where(n_isi >= 2, mean, 1.0), np.nan)
+    if "spike_times" in names:
+        width = int(counts.max()) if n else 0
+        padded = np.full((n, width), np.nan)
+        rank = np.arange(idx.size) - start[idx]
+        padded[idx, rank] = times
+        out["spike_times"] = padded
+    return out
+
+
+def user_measure(name: str, fn: Callable[[Result], Any], result: Result) -> np.ndarray:
+    """Evaluate a user measure and check that it has one leading entry per set."""
+    n = int(np.prod(tuple(result.shape)))
+    value = fn(result)
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().to(torch.float64).numpy()
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim == 0 or arr.shape[0] != n:
+        raise ValueError(f"measure {name!r} returned shape {arr.shape}; expected a leading "
+                         f"dimension of {n} (one entry per parameter set)")
+    return arr
+
+
+__all__ = ["BUILTIN", "UNITS", "builtin_measures", "user_measure"]

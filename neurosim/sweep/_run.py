@@ -1,0 +1,155 @@
+"""Running a sweep: chunking, executors, streaming, persistence, failure reports."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ._core import Chunk, Sweep, run_chunk
+from ._executors import InProcess, close_executor, make_executor, wait_first
+from ._store import Store, assemble, missing_ranges
+
+DEFAULT_MEMORY = 512 * 2**20
+
+
+class SweepWarning(UserWarning):
+    """Some parameter sets of a sweep failed (their parameters and errors are listed)."""
+
+
+def _lost(start: int, stop: int, err: BaseException) -> Chunk:
+    msg = f"chunk lost: {type(err).__name__}: {err}"
+    chunk = Chunk(start, stop, {}, np.full(stop - start, msg, dtype=object))
+    chunk.meta["transient"] = True  # not persisted: a resumed run computes it again
+    return chunk
+
+
+def _stream(executor: Any, sweep: Sweep, tasks: list[tuple[int, int]],
+            window: int) -> Iterator[Chunk]:
+    """Yield the chunks of ``tasks`` as they finish, keeping at most ``window`` in flight."""
+    if not hasattr(executor, "submit"):
+        starts, stops = zip(*tasks, strict=True) if tasks else ((), ())
+        yield from executor.map(run_chunk, [sweep] * len(tasks), starts, stops)
+        return
+    todo = iter(tasks)
+    pending: dict[Any, tuple[int, int]] = {}
+
+    def fill() -> None:
+        while len(pending) < window:
+            task = next(todo, None)
+            if task is None:
+                return
+            pending[executor.submit(run_chunk, sweep, *task)] = task
+
+    fill()
+    while pending:
+        for fut in wait_first(list(pending)):
+            start, stop = pending.pop(fut)
+            try:
+                yield fut.result()
+            except Exception as err:  # the worker died, the task was cancelled...
+                yield _lost(start, stop, err)
+        fill()
+
+
+def _report(sweep: Sweep, chunks: list[Chunk]) -> list[dict[str, Any]]:
+    cols = sweep.columns()
+    failures = []
+    for c in chunks:
+        for k in np.flatnonzero(c.failed):
+            row = c.start + int(k)
+            failures.append({"point": row, **{n: float(v[row]) for n, v in cols.items()},
+                             "error": str(c.error[k])})
+    return failures
+
+
+def run_sweep(
+    sweep: Sweep,
+    *,
+    out: str | os.PathLike | None = None,
+    executor: Any = None,
+    workers: int | None = None,
+    threads: int = 1,
+    chunk_size: int | None = None,
+    max_memory: int = DEFAULT_MEMORY,
+    max_in_flight: int | None = None,
+    resume: bool = True,
+    progress: bool = True,
+) -> Any:
+    """Run ``sweep`` in chunks and return its results as an ``xarray.Dataset``.
+
+    Each chunk of parameter sets is ONE vectorised ``neurosim.simulate`` call
+    (the sets along the batch dimension). Chunks are independent tasks; they are
+    submitted to ``executor`` and collected as they finish.
+
+    Args:
+        sweep: what to run.
+        out: output directory. Each chunk is written there as soon as it finishes
+            (atomically), and the assembled results go to ``out/results.nc``. If the
+            directory holds a matching sweep, only the missing chunks are computed.
+        executor: ``None``/``"inprocess"`` (default), ``"process"`` (a spawned process
+            pool), ``"dask"`` (a LocalCluster), a scheduler address ``"tcp://host:port"``,
+            or any object with ``submit`` (e.g. a ``concurrent.futures`` executor or a
+            ``dask.distributed.Client``) or ``map``. Objects passed in are not closed.
+        workers, threads: processes and torch threads per process for the
+            executors created here.
+        chunk_size: parameter sets per chunk (default: as many as fit ``max_memory``).
+        max_memory: memory budget of one chunk in bytes (default 512 MiB), from
+            ``Sweep.bytes_per_set()``.
+        max_in_flight: chunks submitted but not finished at once (default: 1 in
+            process, else 2 × workers or 2 × CPU count).
+        resume: reuse finished chunks in ``out`` (default); ``False`` discards them.
+        progress: show a tqdm bar counting chunks.
+
+    Returns:
+        The Dataset (see ``neurosim.sweep.assemble``). ``attrs`` records
+        ``chunks_computed`` and ``chunks_loaded``. Failed parameter sets have a
+        non-empty ``error`` and NaN measures; a :class:`SweepWarning` lists them.
+    """
+    if not isinstance(sweep, Sweep):
+        raise ValueError(f"sweep must be a Sweep, got {sweep!r}")
+    n = len(sweep)
+    if chunk_size is None:
+        if isinstance(max_memory, bool) or not isinstance(max_memory, int) or max_memory < 1:
+            raise ValueError(f"max_memory must be a number of bytes >= 1, got {max_memory!r}")
+        chunk_size = max(1, min(n, max_memory // sweep.bytes_per_set()))
+    elif isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be an integer >= 1, got {chunk_size!r}")
+    store = Store(out, sweep, resume=resume) if out is not None else None
+    done = store.load_chunks() if store is not None else []
+    tasks = missing_ranges(n, done, chunk_size)
+    ex, owned = make_executor(executor, workers, threads)
+    if max_in_flight is None:
+        max_in_flight = 1 if isinstance(ex, InProcess) else 2 * (workers or os.cpu_count() or 1)
+    chunks = list(done)
+    bar = tqdm(total=len(done) + len(tasks), initial=len(done), unit="chunk", desc="sweep",
+               disable=not progress)
+    try:
+        for chunk in _stream(ex, sweep, tasks, max(1, int(max_in_flight))):
+            if store is not None and not chunk.meta.get("transient"):
+                store.save_chunk(chunk)
+            chunks.append(chunk)
+            bar.update(1)
+    finally:
+        bar.close()
+        if owned:
+            close_executor(ex)
+    ds = assemble(sweep, chunks)
+    ds.attrs["chunks_computed"] = len(tasks)
+    ds.attrs["chunks_loaded"] = len(done)
+    failures = _report(sweep, chunks)
+    if failures:
+        shown = "\n".join(f"  {f}" for f in failures[:10])
+        more = f"\n  ... and {len(failures) - 10} more" if len(failures) > 10 else ""
+        warnings.warn(f"{len(failures)} of {n} parameter sets failed (see the 'error' "
+                      f"variable):\n{shown}{more}", SweepWarning, stacklevel=2)
+    if store is not None:
+        store.save_dataset(ds)
+    return ds
+
+
+__all__ = ["SweepWarning", "run_sweep"]

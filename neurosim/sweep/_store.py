@@ -1,0 +1,240 @@
+"""Results as an ``xarray.Dataset``, and their persistence in an output directory.
+
+Layout of a sweep's output directory::
+
+    sweep.json                      the description (what determines the results)
+    chunks/rows-<start>-<stop>.npz  one file per finished chunk, written atomically
+    results.nc                      the assembled Dataset (NetCDF3, written by scipy)
+
+Every file is written to a temporary name in the same directory, flushed to
+disk and renamed, so a crash leaves either the whole file or none.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from ._core import Chunk, Sweep
+from ._measures import UNITS
+
+RESULTS = "results.nc"
+DESCRIPTION = "sweep.json"
+_CHUNK = re.compile(r"^rows-(\d+)-(\d+)\.npz$")
+
+
+def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+    """Write ``path`` through a temporary file in its directory and an atomic rename."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class Store:
+    """An output directory for one sweep: its description and finished chunks.
+
+    Args:
+        path: the directory (created if needed).
+        sweep: the sweep; if the directory already holds a description it must match.
+        resume: keep the finished chunks found there (default); ``False`` deletes them.
+    """
+
+    def __init__(self, path: str | os.PathLike, sweep: Sweep, resume: bool = True) -> None:
+        self.dir = Path(path)
+        self.chunk_dir = self.dir / "chunks"
+        self.chunk_dir.mkdir(parents=True, exist_ok=True)
+        self.n = len(sweep)
+        desc = json.loads(sweep.to_json())
+        file = self.dir / DESCRIPTION
+        if file.exists():
+            old = json.loads(file.read_text())
+            if json.dumps(old) != json.dumps(desc) and resume:
+                diff = sorted(k for k in set(old) | set(desc) if old.get(k) != desc.get(k))
+                raise ValueError(f"out={str(path)!r} holds the results of a different sweep "
+                                 f"(differs in {diff}); use another directory, or "
+                                 f"resume=False to discard them")
+        if not resume:
+            for f in self.chunk_dir.glob("rows-*.npz"):
+                f.unlink()
+            (self.dir / RESULTS).unlink(missing_ok=True)
+        if not file.exists() or not resume:
+            text = json.dumps(desc, indent=2).encode()
+            atomic_write(file, lambda fh: fh.write(text))
+
+    def chunk_path(self, start: int, stop: int) -> Path:
+        return self.chunk_dir / f"rows-{start:09d}-{stop:09d}.npz"
+
+    def save_chunk(self, chunk: Chunk) -> None:
+        """Persist a finished chunk atomically."""
+        arrays = {f"m_{k}": v for k, v in chunk.data.items()}
+        arrays["error"] = np.asarray([str(e) for e in chunk.error], dtype=str)
+        arrays["seconds"] = np.asarray(chunk.seconds)
+        atomic_write(self.chunk_path(chunk.start, chunk.stop),
+                     lambda fh: np.savez(fh, **arrays))
+
+    def load_chunks(self) -> list[Chunk]:
+        """The finished chunks on disk (non-overlapping, within the sweep)."""
+        found = []
+        for f in sorted(self.chunk_dir.glob("rows-*.npz")):
+            m = _CHUNK.match(f.name)
+            if m is None:
+                continue
+            start, stop = int(m.group(1)), int(m.group(2))
+            if not 0 <= start < stop <= self.n:
+                raise ValueError(f"{f} lies outside the sweep's {self.n} parameter sets")
+            found.append((start, stop, f))
+        chunks, covered = [], np.zeros(self.n, dtype=bool)
+        for start, stop, f in found:
+            if covered[start:stop].any():
+                continue  # overlaps a chunk already loaded (left by another chunk size)
+            with np.load(f, allow_pickle=False) as z:
+                data = {k[2:]: z[k] for k in z.files if k.startswith("m_")}
+                error = z["error"].astype(object)
+                seconds = float(z["seconds"])
+            chunks.append(Chunk(start, stop, data, error, seconds))
+            covered[start:stop] = True
+        return chunks
+
+    def save_dataset(self, ds: Any) -> Path:
+        """Write the assembled results to ``results.nc`` (atomically)."""
+        path = self.dir / RESULTS
+        payload = ds.to_netcdf(engine="scipy")
+        atomic_write(path, lambda fh: fh.write(bytes(payload)))
+        return path
+
+
+def missing_ranges(n: int, chunks: Iterable[Chunk], chunk_size: int) -> list[tuple[int, int]]:
+    """Row ranges ``(start, stop)`` of at most ``chunk_size`` rows not covered by ``chunks``."""
+    covered = np.zeros(n, dtype=bool)
+    for c in chunks:
+        covered[c.start:c.stop] = True
+    out = []
+    edges = np.flatnonzero(np.diff(np.concatenate([[1], covered.astype(np.int8), [1]])))
+    for start, stop in zip(edges[::2], edges[1::2], strict=True):
+        for s in range(int(start), int(stop), chunk_size):
+            out.append((s, min(s + chunk_size, int(stop))))
+    return out
+
+
+def _pad_to(x: np.ndarray, width: int) -> np.ndarray:
+    if x.shape[1] == width:
+        return x
+    return np.pad(x, ((0, 0), (0, width - x.shape[1])), constant_values=np.nan)
+
+
+def assemble(sweep: Sweep, chunks: Iterable[Chunk]) -> Any:
+    """One ``xarray.Dataset`` with a ``point`` dimension (one entry per parameter set).
+
+    Coordinates: ``point`` and every swept parameter. Variables: each measure
+    (``spike_times`` over ``(point, spike)``, user measures over ``(point, <name>_dim1, ...)``),
+    each recorded trace over ``(point, time)``, and ``error`` (empty where the set
+    succeeded). ``attrs["sweep"]`` holds the JSON description.
+    """
+    import xarray as xr
+
+    chunks = sorted(chunks, key=lambda c: c.start)
+    n = len(sweep)
+    stops = [c.start for c in chunks[1:]] + [n]
+    if (chunks[0].start if chunks else n) != 0 or any(
+            c.stop != s for c, s in zip(chunks, stops, strict=True)):
+        raise ValueError("chunks do not cover the sweep exactly")
+    names = list(sweep.measures) + list(sweep.record)
+    # trailing shape of each variable, from any chunk that has it
+    trailing: dict[str, tuple[int, ...]] = {}
+    for c in chunks:
+        for k, v in c.data.items():
+            if k == "spike_times":
+                trailing[k] = (max(trailing.get(k, (0,))[0], v.shape[1]),)
+            else:
+                trailing.setdefault(k, v.shape[1:])
+    trailing.setdefault("spike_times", (0,))
+    for k in sweep.record:
+        trailing.setdefault(k, (sweep.n_steps,))
+    data_vars: dict[str, Any] = {}
+    coords: dict[str, Any] = {"point": np.arange(n, dtype=np.int32)}
+    for k, v in sweep.columns().items():
+        coords[k] = ("point", v)
+    if sweep.record:
+        coords["time"] = ("time", (np.arange(sweep.n_steps) + 1) * sweep.dt, {"units": "s"})
+    for k in names:
+        shape = trailing.get(k, ())
+        parts = []
+        for c in chunks:
+            v = c.data.get(k)
+            if v is None:
+                v = np.full((c.stop - c.start,) + shape, np.nan)
+            elif k == "spike_times":
+                v = _pad_to(v, shape[0])
+            parts.append(v)
+        arr = np.concatenate(parts) if parts else np.zeros((0,) + shape)
+        if k == "spike_times":
+            dims = ("point", "spike")
+        elif k in sweep.record:
+            dims = ("point", "time")
+        else:
+            dims = ("point",) + tuple(f"{k}_dim{i + 1}" for i in range(len(shape)))
+        attrs = {}
+        if k in UNITS and sweep.measures.get(k, 0) is None:
+            attrs["units"] = UNITS[k]
+        data_vars[k] = (dims, arr, attrs)
+    error = np.concatenate([np.asarray([str(e) for e in c.error], dtype=object)
+                            for c in chunks]) if chunks else np.zeros(0, dtype=object)
+    data_vars["error"] = ("point", error.astype(str))
+    attrs = {"sweep": sweep.to_json(), "model": sweep.model.__name__,
+             "failed": int((error != "").sum())}
+    if hasattr(sweep.space, "axes"):
+        attrs["grid"] = json.dumps(list(sweep.space.names))
+    return xr.Dataset(data_vars, coords=coords, attrs=attrs)
+
+
+def load_results(path: str | os.PathLike) -> Any:
+    """Load a sweep's results: ``results.nc`` or the output directory holding it.
+
+    Returns the ``xarray.Dataset``; :func:`sweep_of` rebuilds its :class:`Sweep`.
+    """
+    import xarray as xr
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / RESULTS
+    if not path.exists():
+        raise ValueError(f"path: no sweep results at {str(path)!r}")
+    ds = xr.load_dataset(path, engine="scipy")
+    if "error" in ds:
+        ds["error"] = ds["error"].astype(str)
+    return ds
+
+
+def sweep_of(ds: Any) -> Sweep:
+    """The :class:`Sweep` that produced a results Dataset (user functions are re-imported)."""
+    try:
+        desc = json.loads(ds.attrs["sweep"])
+    except (KeyError, TypeError, ValueError):
+        raise ValueError("the dataset carries no sweep description (attrs['sweep'])") from None
+    return Sweep.from_dict(desc)
+
+
+def to_grid(ds: Any) -> Any:
+    """A grid sweep's results with one dimension per grid axis (for heatmaps, f-I curves)."""
+    if "grid" not in ds.attrs:
+        raise ValueError("to_grid needs the results of a Grid sweep")
+    dims = json.loads(ds.attrs["grid"])
+    return ds.set_index(point=dims).unstack("point")
+
+
+__all__ = ["Store", "assemble", "atomic_write", "load_results", "missing_ranges", "sweep_of",
+           "to_grid"]
