@@ -58,10 +58,13 @@ class CobaLIF(FixedThreshold):
         v_leak: leak reversal potential (mV).
         v_th: firing threshold (mV).
         v_reset: reset potential (mV), < ``v_th``.
-        e_exc, e_inh: excitatory and inhibitory reversal potentials (mV).
-        tau_exc, tau_inh: conductance decay time constants (s), > 0.
+        e_exc: excitatory reversal potential (mV).
+        e_inh: inhibitory reversal potential (mV).
+        tau_exc: excitatory conductance decay time constant (s), > 0.
+        tau_inh: inhibitory conductance decay time constant (s), > 0.
         t_ref: refractory period (s), >= 0.
-        input_mode: ``"jump"`` (default) or ``"current"``.
+        input_mode: ``"jump"``, the default: signed conductance jumps in nS; or
+            ``"current"``: a current in pA.
     """
 
     clamped: ClassVar[tuple[str, ...]] = ("v",)

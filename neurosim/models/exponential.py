@@ -137,10 +137,11 @@ class EIF(_ExponentialIF):
         v_leak: leak reversal potential :math:`E_L` (mV).
         v_t: threshold of the exponential :math:`V_T` (mV), < ``v_peak``.
         delta_t: slope factor :math:`\Delta_T` (mV), > 0.
-        v_peak: spike detection (cut-off) potential (mV).
+        v_peak: spike cut-off potential (mV).
         v_reset: reset potential :math:`V_r` (mV), < ``v_peak``.
         t_ref: refractory period (s), >= 0.
-        input_mode: ``"current"`` (default, pA) or ``"jump"`` (mV).
+        input_mode: ``"current"``, the default: a current in pA; or ``"jump"``: a
+            voltage jump in mV.
     """
 
 
@@ -191,7 +192,17 @@ class AdEx(_ExponentialIF):
     ``transient``, ``irregular``), each shown under the step current
     ``AdEx.preset_current(name)`` (pA).
 
-    Args: as :class:`EIF`, plus
+    Args:
+        c_m: membrane capacitance (pF), > 0.
+        g_leak: leak conductance (nS), > 0.
+        v_leak: leak reversal potential :math:`E_L` (mV).
+        v_t: threshold of the exponential :math:`V_T` (mV), < ``v_peak``.
+        delta_t: slope factor :math:`\Delta_T` (mV), > 0.
+        v_peak: spike cut-off potential (mV).
+        v_reset: reset potential :math:`V_r` (mV), < ``v_peak``.
+        t_ref: refractory period (s), >= 0.
+        input_mode: ``"current"``, the default: a current in pA; or ``"jump"``: a
+            voltage jump in mV.
         a: subthreshold adaptation conductance (nS), any sign.
         tau_w: adaptation time constant (s), > 0.
         b: spike-triggered adaptation increment (pA).

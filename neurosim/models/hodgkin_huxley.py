@@ -78,10 +78,15 @@ class HodgkinHuxley(FixedThreshold):
 
     Args:
         c_m: membrane capacitance (µF/cm²), > 0.
-        g_na, g_k, g_l: maximal sodium, potassium and leak conductances (mS/cm²), > 0.
-        e_na, e_k, e_l: reversal potentials (mV).
+        g_na: maximal sodium conductance (mS/cm²), > 0.
+        g_k: maximal potassium conductance (mS/cm²), > 0.
+        g_l: leak conductance (mS/cm²), > 0.
+        e_na: sodium reversal potential (mV).
+        e_k: potassium reversal potential (mV).
+        e_l: leak reversal potential (mV).
         v_th: spike detection level (mV).
-        input_mode: ``"current"`` (default) or ``"jump"``.
+        input_mode: ``"current"``, the default: a current density in µA/cm²; or
+            ``"jump"``: a voltage jump in mV.
     """
 
     clamped: ClassVar[tuple[str, ...]] = ()

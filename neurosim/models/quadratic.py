@@ -81,12 +81,13 @@ class Izhikevich(_Validated):
     (:data:`IZHIKEVICH_PRESETS`).
 
     Args:
-        a: recovery rate (1/s) = 1000 × the paper's *a*; > 0.
-        b: sensitivity of *u* to *v* (the paper's value).
+        a: recovery rate (1/s), 1000 × the paper's *a*; > 0.
+        b: sensitivity of *u* to *v* (1/ms), the paper's number.
         c: reset potential (mV), < ``v_peak``.
-        d: increment of *u* at a spike (the paper's value).
+        d: increment of *u* at a spike (mV/ms), the paper's number.
         v_peak: spike cut-off (mV), default 30.
-        input_mode: ``"current"`` (default) or ``"jump"``.
+        input_mode: ``"current"``, the default: a current in mV/ms; or ``"jump"``: a
+            voltage jump in mV.
     """
 
     clamped: ClassVar[tuple[str, ...]] = ()

@@ -90,7 +90,8 @@ class Cooldown(FixedThreshold):
         tau_mem: time constant (s), > 0.
         v_th: threshold.
         offset: input offset :math:`I_0`.
-        sign: +1 (spike above threshold) or -1 (below), float or per-neuron tensor.
+        sign: +1 to spike above threshold, -1 below; a float or per-neuron tensor.
+        input_mode: only ``"current"``.
     """
 
     clamped: ClassVar[tuple[str, ...]] = ()
