@@ -36,7 +36,12 @@ or a fixed-step method), each generic in the model:
   ``reset_mechanism="zero"``). ``reset_delay="end"``: the reset is applied at
   the end of step *k* + 1, after its integration and before its threshold check
   (snntorch's default ``reset_delay=True`` with ``"subtract"``:
-  :math:`U_t = \beta U_{t-1} + X_t - S_{t-1}\vartheta`). The spike awaiting its
+  :math:`U_t = \beta U_{t-1} + X_t - S_{t-1}\vartheta`). ``reset_delay="shift"``:
+  the reset's displacement :math:`r(x_k) - x_k`, computed from the state
+  :math:`x_k` that spiked, is added at the end of step *k* + 1, after its
+  integration (the threshold subtracted is the one that was crossed, as in the
+  discrete adaptive neuron of Bellec et al. 2018:
+  :math:`m_t = \beta m_{t-1} + x_t - s_t\vartheta_t`). The spike awaiting its
   reset is carried in the state as ``pending``. Needs ``t_ref == 0``.
 * ``v_min``: a lower bound on the membrane, applied after the reset at the end
   of every step (sinabs' ``min_v_mem``).
@@ -56,7 +61,7 @@ from .state import State
 from .surrogate import SurrogateLike, get_surrogate, spike_fn
 
 #: when the reset of a spike is applied (see the module docstring)
-RESET_DELAYS = ("none", "start", "end")
+RESET_DELAYS = ("none", "start", "end", "shift")
 
 
 class SpikeEvents(NamedTuple):
@@ -152,6 +157,7 @@ class Step:
         u = input
         model, flow, _ = self._prepared(u.dtype, u.device)
         x = {k: state[k] for k in model.state_names}
+        x_spiked = dict(x)  # the state whose spike is pending
         pending = state["pending"]
         due = pending > 0
         if self.reset_delay == "start":
@@ -162,12 +168,16 @@ class Step:
         x = flow.advance(x, u, None, clamped=False, detect=None).x
         if self.reset_delay == "end":
             x = select_reset(due, pending, x, model.on_spike(x), self.detach_reset)
+        elif self.reset_delay == "shift":
+            jump = model.on_spike(x_spiked)
+            shifted = {k: x[k] + (jump[k] - x_spiked[k]) for k in x}
+            x = select_reset(due, pending, x, shifted, self.detach_reset)
         x = self._clip(x)
         d = model.threshold_distance(x)
         spikes = spike_fn(d, self.surrogate)
         if model.crossing_only:
-            spikes = spikes * (model.threshold_distance(
-                {k: state[k] for k in model.state_names}).detach() <= 0).to(spikes.dtype)
+            below = model.threshold_distance(x_spiked).detach() <= 0
+            spikes = spikes * below.to(spikes.dtype)
         new_state = State(x)
         new_state["refrac"] = state["refrac"]
         new_state["pending"] = spikes
@@ -292,7 +302,7 @@ def discretise(
         precise: for ``"exact"``, locate spike times inside the step (default True).
         multi_spike: count several spikes per step, resetting until below threshold
             (grid spikes only; see the module docstring).
-        reset_delay: ``"none"`` (default), ``"start"`` or ``"end"``: apply each reset
+        reset_delay: ``"none"`` (default), ``"start"``, ``"end"`` or ``"shift"``: apply each reset
             one step late (grid spikes only; see the module docstring).
         v_min: lower bound of the membrane after each step (``None``: none).
 

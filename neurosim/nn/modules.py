@@ -19,8 +19,10 @@ Parameters are trained when named in ``learn``; they are then :class:`torch.nn.P
 of shape ``size`` (one per neuron) or scalar (shared, ``per_neuron=False``).
 Time constants are log-parametrised, :math:`\tau = e^{\theta}`, so they stay > 0
 whatever the optimiser does; the attribute ``log_tau_mem`` holds θ and
-``tau_mem`` reads τ in seconds. Fixed numeric parameters are buffers, so
-``.to()``, ``state_dict()`` and optimisers treat every module alike.
+``tau_mem`` reads τ in seconds. Fixed parameters given as tensors (e.g. one value
+per neuron) are buffers, so ``.to()`` and ``state_dict()`` carry them; fixed
+parameters given as numbers stay Python floats (configuration, exact in any dtype:
+the propagator is computed from them in float64).
 
 Optional dense recurrence (``recurrent=True``): the input of step *t* is
 :math:`x_t + W z_{t-1}` with the module's spikes :math:`z_{t-1}` of the previous
@@ -144,6 +146,10 @@ class NeuronModule(nn.Module):
                 self._options[name] = None
                 continue
             self._numeric.append(name)
+            if name not in learn and not isinstance(value, torch.Tensor):
+                self._options[name] = value  # a float: exact in any dtype, like a config
+                self._numeric.remove(name)
+                continue
             t = torch.as_tensor(value.detach() if isinstance(value, torch.Tensor) else value,
                                 dtype=torch.get_default_dtype())
             if name in learn:
