@@ -29,7 +29,7 @@ def _same(out, ref, peak=1.0):
     assert s.shape == rs.shape == v.shape == rv.shape
     assert s.sum() > 0  # the comparison covers spikes and resets
     assert torch.equal(s, rs.to(s.dtype))
-    tol = 1e-6 * max(1.0, float(peak))
+    tol = 1e-6 * max(1.0, float(torch.as_tensor(peak).detach()))
     torch.testing.assert_close(v, rv.to(v.dtype), atol=tol, rtol=1e-6)
 
 

@@ -180,6 +180,9 @@ class NeuronModule(nn.Module):
             params = self.__dict__.get("_parameters", {})
             if "log_" + name in params:
                 return torch.exp(params["log_" + name])
+        options = self.__dict__.get("_options", {})
+        if name in options:
+            return options[name]
         return super().__getattr__(name)
 
     def parameter_values(self) -> dict[str, Any]:
