@@ -341,3 +341,16 @@ def test_compiled_forward_matches_eager():
         (zc.sum() + newc["v"].sum()).backward()
         assert torch.equal(zc, z) and torch.equal(newc["v"], new["v"])
         torch.testing.assert_close(cell.log_tau_mem.grad, g)
+
+
+def test_train_digits_example_smoke_run():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("sklearn")
+    script = Path(__file__).resolve().parents[1] / "examples" / "train_digits.py"
+    proc = subprocess.run([sys.executable, str(script), "--smoke", "--train-tau"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "test accuracy" in proc.stdout and "hidden.tau_mem" in proc.stdout
