@@ -313,44 +313,21 @@ def _doc(model: type[NeuronModel], kind: str) -> str:
             f"arguments (time in seconds).")
 
 
-class LIFCell(Cell):
-    __doc__ = _doc(LIF, "cell")
-    model_cls = LIF
+def _specialise(base: type[NeuronModule], model: type[NeuronModel], kind: str) -> type:
+    """The cell or layer class of one model (``LIFCell``, ``LIFLayer``, ...)."""
+    name = f"{model.__name__}{kind.capitalize()}"
+    return type(name, (base,), {"__doc__": _doc(model, kind), "model_cls": model,
+                                "__module__": __name__, "__qualname__": name})
 
 
-class ALIFCell(Cell):
-    __doc__ = _doc(ALIF, "cell")
-    model_cls = ALIF
-
-
-class IFCell(Cell):
-    __doc__ = _doc(IF, "cell")
-    model_cls = IF
-
-
-class LICell(Cell):
-    __doc__ = _doc(LI, "cell")
-    model_cls = LI
-
-
-class LIFLayer(Layer):
-    __doc__ = _doc(LIF, "layer")
-    model_cls = LIF
-
-
-class ALIFLayer(Layer):
-    __doc__ = _doc(ALIF, "layer")
-    model_cls = ALIF
-
-
-class IFLayer(Layer):
-    __doc__ = _doc(IF, "layer")
-    model_cls = IF
-
-
-class LILayer(Layer):
-    __doc__ = _doc(LI, "layer")
-    model_cls = LI
+LIFCell = _specialise(Cell, LIF, "cell")
+ALIFCell = _specialise(Cell, ALIF, "cell")
+IFCell = _specialise(Cell, IF, "cell")
+LICell = _specialise(Cell, LI, "cell")
+LIFLayer = _specialise(Layer, LIF, "layer")
+ALIFLayer = _specialise(Layer, ALIF, "layer")
+IFLayer = _specialise(Layer, IF, "layer")
+LILayer = _specialise(Layer, LI, "layer")
 
 
 __all__ = ["ALIFCell", "ALIFLayer", "Cell", "IFCell", "IFLayer", "LEARNABLE", "LICell", "LILayer",
