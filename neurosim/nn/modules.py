@@ -41,7 +41,7 @@ import torch
 from torch import nn
 
 from .._checks import describe
-from ..integrators import get_integrator
+from ..integrators import METHODS, ExactExponential, get_integrator
 from ..models import ALIF, IF, LI, LIF, NeuronModel
 from ..state import State
 from ..step import Step
@@ -80,8 +80,9 @@ class NeuronModule(nn.Module):
             ``True``/``False`` for all, or the names that are per neuron.
         recurrent: add a dense recurrent weight matrix (needs ``size``).
         autapses: keep the diagonal of the recurrent matrix (self-connections).
-        precise: locate spike times inside the step (exact method only). Default
-            ``False``: spikes on the grid, the usual choice for training.
+        precise: locate spike times inside the step (with a method name: ``"exact"``
+            only; an integrator object keeps its own setting). Default ``False``:
+            spikes on the grid, the usual choice for training.
         multi_spike, reset_delay, v_min: grid-step options of :class:`~neurosim.step.Step`.
         **params: the model's parameters (``tau_mem`` in s, ``v_th``, ``reset``, ...),
             floats or tensors; defaults are the model's.
@@ -116,7 +117,13 @@ class NeuronModule(nn.Module):
                              f"{self.model_cls.__name__} has {sorted(fields)}")
         proto = self.model_cls(**params)  # validates every value
         self.dt = float(dt)
-        self.integrator = get_integrator(method, precise=precise if method == "exact" else None)
+        if isinstance(method, str):
+            exact = METHODS.get(method.lower()) is ExactExponential
+            # precise=False is the default here (grid spikes), and only meaningful for "exact"
+            self.integrator = get_integrator(
+                method, precise=bool(precise) if exact else (True if precise else None))
+        else:
+            self.integrator = get_integrator(method)
         self.surrogate = get_surrogate(surrogate)
         self.detach_reset = bool(detach_reset)
         self.step_options = {"multi_spike": multi_spike, "reset_delay": reset_delay,
