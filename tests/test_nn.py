@@ -116,6 +116,10 @@ def test_learnable_parameters_are_parameters_shared_or_per_neuron():
         LIFLayer(3, tau_membrane=1.0)
     with pytest.raises(ValueError, match="neuron shape"):
         LIFLayer(3)(torch.zeros(5, 2, 4))
+    with pytest.raises(ValueError, match="finite"):
+        LIFLayer(3)(torch.full((5, 2, 3), float("nan")))
+    with pytest.raises(ValueError, match="finite"):
+        LIFCell()(torch.tensor([1.0, float("inf")]))
     assert not LIFLayer(method="exact_exponential").integrator.precise
     assert LIFLayer(precise=True).integrator.precise
     with pytest.raises(ValueError, match="precise"):

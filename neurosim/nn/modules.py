@@ -231,6 +231,12 @@ class NeuronModule(nn.Module):
             raise ValueError(f"{what} of shape {tuple(x.shape)} does not end with the neuron "
                              f"shape size={self.size}")
 
+    @staticmethod
+    def _check_finite(x: torch.Tensor) -> None:
+        if not bool(torch.isfinite(x.detach()).all()):
+            raise ValueError(f"input must be finite, got {int((~torch.isfinite(x)).sum())} "
+                             f"non-finite values in a tensor of shape {tuple(x.shape)}")
+
     def _advance(self, step: Step, x: torch.Tensor, state: State,
                  w_rec: torch.Tensor | None) -> tuple[torch.Tensor, State]:
         """One step: recurrent input, the core step, and the module's output."""
@@ -263,6 +269,7 @@ class Cell(NeuronModule):
             ``(out, state)``: spikes (or the membrane for LI) and the new state.
         """
         self._check_slice(input, "input")
+        self._check_finite(input)
         step = self.make_step()
         if state is None:
             state = self.initial_state(input, step)
@@ -293,6 +300,7 @@ class Layer(NeuronModule):
             raise ValueError(f"input must be a tensor [T, *batch, *neurons] with T >= 1, got "
                              f"{getattr(input, 'shape', type(input).__name__)}")
         self._check_slice(input[0], "input[t]")
+        self._check_finite(input)
         record = (record,) if isinstance(record, str) else tuple(record)
         step = self.make_step()
         if state is None:
