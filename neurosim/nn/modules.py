@@ -322,7 +322,8 @@ class Layer(NeuronModule):
 def _doc(model: type[NeuronModel], kind: str) -> str:
     what = "spikes" if model.spiking else "the membrane potential v"
     shape = "[*batch, *neurons]" if kind == "cell" else "[T, *batch, *neurons]"
-    return (f"{model.__name__} {kind}: input {shape} -> ({what} of the same shape, state).\n\n"
+    return (f"{model.__name__} {kind}: input ``{shape}`` -> ({what} of the same shape, "
+            f"state).\n\n"
             f"The dynamics are those of :class:`neurosim.{model.__name__}`; see "
             f":class:`NeuronModule` for the arguments. Model parameters are keyword "
             f"arguments (time in seconds).")
