@@ -184,16 +184,18 @@ class Step:
         return spikes, new_state
 
     def _repeat_resets(self, model: NeuronModel, x: dict[str, torch.Tensor],
-                       crossed: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """``multi_spike``: reset again while the threshold distance stays > 0 and falls."""
+                       crossed: torch.Tensor, d_prev: torch.Tensor
+                       ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """``multi_spike``: reset again while the threshold distance stays > 0 and falls.
+
+        ``d_prev`` is the threshold distance that caused the first spike.
+        """
         extra = torch.zeros_like(x[model.membrane])
         active = crossed
-        d_prev = None
+        d_prev = d_prev.detach()
         for _ in range(self.max_rounds):
             d = model.threshold_distance(x)
-            more = active & (d.detach() > 0)
-            if d_prev is not None:
-                more = more & (d.detach() < d_prev)
+            more = active & (d.detach() > 0) & (d.detach() < d_prev)
             if not bool(more.any()):
                 return extra, x
             z = spike_fn(d, self.surrogate) * more.to(d.dtype)
@@ -254,7 +256,7 @@ class Step:
             # 3. reset, refractoriness, and the time left
             x = select_reset(crossed, z, adv.x, model.on_spike(adv.x), self.detach_reset)
             if self.multi_spike:
-                extra, x = self._repeat_resets(model, x, crossed)
+                extra, x = self._repeat_resets(model, x, crossed, adv.d)
                 spikes = spikes + extra
             events.append(SpikeEvents(crossed, elapsed + adv.s))
             refrac = torch.where(crossed, torch.as_tensor(t_ref, dtype=u.dtype,

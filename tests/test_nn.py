@@ -321,6 +321,11 @@ def test_multi_spike_counts_thresholds_crossed_with_a_subtractive_reset():
     single = discretise(LIF(tau_mem=1e6, reset="subtract", input_mode="jump"), 1e-3, "euler")
     z1, state1 = single(single.initial_state((3,)), torch.tensor([0.5, 2.5, 7.25]))
     assert z1.tolist() == [0.0, 1.0, 1.0]
+    # without a reset nothing lowers the threshold distance: one spike, not a loop
+    step = discretise(LIF(tau_mem=1e6, reset="none", input_mode="jump"), 1e-3, "euler",
+                      multi_spike=True)
+    z, _ = step(step.initial_state((3,)), torch.tensor([0.5, 2.5, 7.25]))
+    assert z.tolist() == [0.0, 1.0, 1.0]
 
 
 def test_compiled_forward_matches_eager():
