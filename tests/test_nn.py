@@ -110,6 +110,8 @@ def test_learnable_parameters_are_parameters_shared_or_per_neuron():
         LIFLayer(3, learn=("tau_syn",))
     with pytest.raises(ValueError, match="size"):
         LIFLayer(learn=("tau_mem",))
+    with pytest.raises(ValueError, match="per_neuron"):
+        LIFLayer(3, learn=("tau_mem",), per_neuron=("v_th",))
     with pytest.raises(ValueError, match="tau_mem must be > 0"):
         LIFLayer(3, tau_mem=-1.0)
     with pytest.raises(ValueError, match="unknown parameter"):

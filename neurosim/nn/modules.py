@@ -137,6 +137,10 @@ class NeuronModule(nn.Module):
         if isinstance(per_neuron, bool):
             per_neuron = learn if per_neuron else ()
         per_neuron = tuple(per_neuron)
+        stray = sorted(set(per_neuron) - set(learn))
+        if stray:
+            raise ValueError(f"per_neuron names parameters that are not learned: {stray}; "
+                             f"learn={learn}")
         if per_neuron and self.size is None:
             raise ValueError(f"per-neuron learned parameters {per_neuron} need size= (the "
                              "neuron shape); pass size or per_neuron=False")
