@@ -367,3 +367,15 @@ def test_train_digits_example_smoke_run():
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "test accuracy" in proc.stdout and "hidden.tau_mem" in proc.stdout
+
+
+def test_gradients_reach_adaptation_parameters_and_synaptic_time_constants():
+    layer = ALIFLayer(4, tau_syn=5e-3, input_mode="current", tau_mem=10e-3, tau_adapt=30e-3,
+                      beta_adapt=0.5, reset="subtract",
+                      learn=("tau_adapt", "beta_adapt", "tau_syn", "v_leak"))
+    z, state = layer(_rand(60, 2, 4, scale=4.0))
+    assert z.sum() > 0
+    (z.sum() + state["v"].sum()).backward()
+    for name in ("log_tau_adapt", "beta_adapt", "log_tau_syn", "v_leak"):
+        g = getattr(layer, name).grad
+        assert g is not None and torch.isfinite(g).all() and g.abs().sum() > 0, name
