@@ -72,6 +72,8 @@ class NeuronModel:
     clamped: ClassVar[tuple[str, ...]] = ("v",)
     #: unit of the membrane variable, for plot labels
     voltage_unit: ClassVar[str] = "dimensionless"
+    #: units of the state variables other than the membrane, for plot labels
+    state_units: ClassVar[Mapping[str, str]] = {}
     #: unit of the input, for docs and plot labels
     input_unit: ClassVar[str] = "dimensionless"
     #: dataclass fields that hold options (strings), not numeric parameters

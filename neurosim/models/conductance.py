@@ -17,6 +17,7 @@ E_i = -80 mV; τ_e = 5 ms, τ_i = 10 ms; t_ref = 5 ms).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -69,6 +70,7 @@ class CobaLIF(FixedThreshold):
 
     clamped: ClassVar[tuple[str, ...]] = ("v",)
     voltage_unit: ClassVar[str] = "mV"
+    state_units: ClassVar[Mapping[str, str]] = {"g_e": "nS", "g_i": "nS"}
     input_unit: ClassVar[str] = "nS (jump) / pA (current)"
 
     c_m: Param = 200.0

@@ -23,6 +23,7 @@ other term, finite, so no dt produces inf or NaN.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -44,6 +45,7 @@ class _ExponentialIF(FixedThreshold):
     threshold_field: ClassVar[str] = "v_peak"
     clamped: ClassVar[tuple[str, ...]] = ("v",)
     voltage_unit: ClassVar[str] = "mV"
+    state_units: ClassVar[Mapping[str, str]] = {"w": "pA"}
     input_unit: ClassVar[str] = "pA"
 
     c_m: Param = 281.0

@@ -29,6 +29,7 @@ evaluated through :math:`x/(1 - e^{-x}) = 1/\varphi_1(-x)` with ``expm1``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -92,6 +93,8 @@ class HodgkinHuxley(FixedThreshold):
     clamped: ClassVar[tuple[str, ...]] = ()
     crossing_only: ClassVar[bool] = True
     voltage_unit: ClassVar[str] = "mV"
+    state_units: ClassVar[Mapping[str, str]] = {"m": "dimensionless", "h": "dimensionless",
+                                                "n": "dimensionless"}
     input_unit: ClassVar[str] = "µA/cm²"
 
     c_m: Param = 1.0

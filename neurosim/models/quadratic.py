@@ -22,6 +22,7 @@ that overshoots) it keeps the quadratic term finite.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -92,6 +93,7 @@ class Izhikevich(_Validated):
 
     clamped: ClassVar[tuple[str, ...]] = ()
     voltage_unit: ClassVar[str] = "mV"
+    state_units: ClassVar[Mapping[str, str]] = {"u": "mV/ms"}
     input_unit: ClassVar[str] = "mV/ms"
 
     a: Param = 20.0
