@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import neurosim  # noqa: E402
+from neurosim.plot import plot_fi_curve, plot_sweep_heatmap  # noqa: E402
 from neurosim.sweep import Grid, Sweep, run_sweep, to_grid  # noqa: E402
 
 T_REF = 2e-3  # s
@@ -58,22 +59,18 @@ def main() -> None:
     fine = np.linspace(0.0, 4.0, 400)
     for tau in taus:
         rate = curves.rate.sel(tau_mem=tau)
-        (line,) = ax1.plot(rate.I, rate, "o", ms=4, label=f"tau_mem = {tau * 1e3:g} ms")
-        ax1.plot(fine, closed_form_rate(tau, fine), "-", color=line.get_color(), lw=1)
+        plot_fi_curve(rate.I, rate, ax=ax1, label=f"tau_mem = {tau * 1e3:g} ms",
+                      linestyle="none")
+        ax1.plot(fine, closed_form_rate(tau, fine), "-", color=ax1.lines[-1].get_color(), lw=1)
     ax1.set_xlabel("input I (dimensionless; threshold at I = 1)")
-    ax1.set_ylabel("firing rate (Hz)")
     ax1.set_title(f"LIF f-I curves (dots: sweep, lines: closed form), {duration:g} s")
-    ax1.legend()
-    mesh = ax2.pcolormesh(grid.I, grid.tau_mem * 1e3, grid.rate, shading="nearest",
-                          cmap="viridis")
+    plot_sweep_heatmap(grid.rate.values, grid.I.values, grid.tau_mem.values * 1e3,
+                       x_label="input I (dimensionless)", y_label="tau_mem (ms)", ax=ax2)
     ax2.set_yscale("log")
     levels = ax2.contour(grid.I, grid.tau_mem * 1e3, grid.rate, levels=[10, 50, 100, 200],
                          colors="w", linewidths=0.8)
     ax2.clabel(levels, fmt="%g Hz", fontsize=7)
-    ax2.set_xlabel("input I")
-    ax2.set_ylabel("tau_mem (ms)")
     ax2.set_title(f"rate over tau_mem x I ({phase.space.shape[0]} x {phase.space.shape[1]} sets)")
-    fig.colorbar(mesh, ax=ax2, label="firing rate (Hz)")
     fig.savefig(args.out, dpi=120)
     err = np.nanmax(np.abs(curves.rate.values
                            - closed_form_rate(curves.tau_mem.values[:, None], curves.I.values)))
