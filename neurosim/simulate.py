@@ -119,7 +119,7 @@ class Result:
                 f"spikes={self.spike_time.size}, traces={sorted(self.traces)})")
 
 
-def _as_input(input: Any) -> torch.Tensor:
+def _as_input(input: Any, check_finite: bool = True) -> torch.Tensor:
     if not isinstance(input, torch.Tensor):
         try:
             input = torch.as_tensor(np.asarray(input))
@@ -134,7 +134,7 @@ def _as_input(input: Any) -> torch.Tensor:
     if input.shape[0] == 0:
         raise ValueError(f"input must have at least one time step, got shape "
                          f"{tuple(input.shape)}")
-    if not bool(torch.isfinite(input.detach()).all()):
+    if check_finite and not bool(torch.isfinite(input.detach()).all()):
         raise ValueError(f"input must be finite, got {int((~torch.isfinite(input)).sum())} "
                          f"non-finite values in a tensor of shape {tuple(input.shape)}")
     return input

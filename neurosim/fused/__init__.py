@@ -21,8 +21,8 @@ Per step of length :math:`\Delta t` (seconds), for each element:
    *v* held, *i*, *b* advanced (Euler only);
 3. the free segment :math:`h = \Delta t - h_r`: Euler :math:`x \leftarrow x + h f(x, u)`,
    or exact :math:`x \leftarrow e^{A\Delta t}x + \Psi(c + g u)`;
-4. spike :math:`z = H(v - v_\mathrm{th} - \beta b)` if :math:`h > 0`; reset, :math:`b \mathrel{+}= 1`,
-   refractory time :math:`\leftarrow t_\mathrm{ref}`.
+4. spike :math:`z = H(v - v_\mathrm{th} - \beta b)` if :math:`h > 0`; reset,
+   :math:`b \mathrel{+}= 1`, refractory time :math:`\leftarrow t_\mathrm{ref}`.
 
 :func:`supports` says whether a configuration can run here; everything else
 (precise spike times, adaptive or RK4 integration, other models, custom
@@ -33,6 +33,8 @@ on the reference path. The kernels need the optional dependency ``numba``
 
 from __future__ import annotations
 
+import math
+import mmap
 from collections.abc import Iterable
 from typing import NamedTuple
 
@@ -51,8 +53,8 @@ from ..surrogate import (
     Sigmoid,
     StraightThrough,
     SuperSpike,
-    SurrogateLike,
     Surrogate,
+    SurrogateLike,
     Triangle,
     get_surrogate,
 )
@@ -216,8 +218,36 @@ def _np(t: torch.Tensor):
     return t.detach().numpy()
 
 
+_HUGE = 1 << 23  # buffers from 8 MiB up are mapped with transparent huge pages
+
+
+def _buffer(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    """An uninitialised output buffer; large ones ask the kernel for huge pages.
+
+    A fresh multi-GB tensor costs one page fault per 4 KiB page on first touch,
+    which can take longer than the simulation that fills it. ``MADV_HUGEPAGE``
+    cuts the faults 512-fold where transparent huge pages are enabled.
+    """
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    nbytes = itemsize * math.prod(shape)
+    if nbytes < _HUGE or not hasattr(mmap, "MADV_HUGEPAGE"):
+        return torch.empty(shape, dtype=dtype)
+    mm = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    mm.madvise(mmap.MADV_HUGEPAGE)
+    array = np.frombuffer(mm, dtype=torch.empty((), dtype=dtype).numpy().dtype)
+    return torch.from_numpy(array.reshape(shape))
+
+
 def _empty(dtype: torch.dtype, dim: int = 2) -> torch.Tensor:
     return torch.empty((0,) * dim, dtype=dtype)
+
+
+def _hot(cfg) -> bool:
+    """Whether the vectorised kernel applies: spiking, no adaptation, no refractoriness."""
+    if not cfg[K.SPIKING] or cfg[K.ADAPT] or cfg[K.REFRAC] or cfg[K.REC_R] or cfg[K.REC_B]:
+        return False
+    # it records either nothing or every variable
+    return cfg[K.REC_I] == (cfg[K.REC_V] and cfg[K.SYN])
 
 
 class _FusedLoop(torch.autograd.Function):
@@ -230,14 +260,21 @@ class _FusedLoop(torch.autograd.Function):
         spiking, syn, adapt = bool(cfg[K.SPIKING]), bool(cfg[K.SYN]), bool(cfg[K.ADAPT])
         xs = [x0v.detach().clone(), x0i.detach().clone(), x0b.detach().clone(),
               x0r.detach().clone()]
-        spikes = torch.empty((T, M), dtype=dtype) if spiking else _empty(dtype)
+        spikes = _buffer((T, M), dtype) if spiking else _empty(dtype)
         rec = (cfg[K.REC_V], cfg[K.REC_I], cfg[K.REC_B], cfg[K.REC_R])
-        hist = [torch.empty((T, M), dtype=dtype) if r else _empty(dtype) for r in rec]
+        hist = [_buffer((T, M), dtype) if r else _empty(dtype) for r in rec]
         nblk = (M + K.BLOCK - 1) // K.BLOCK
         anyc = np.zeros((nblk, T) if save and spiking else (0, 0), dtype=np.int8)
         scalar = u.detach().numpy().dtype.type
-        K.forward(cfg, _np(P), _np(u), scalar(dt), *(_np(x) for x in xs), _np(spikes),
-                  *(_np(h) for h in hist), anyc)
+        if _hot(cfg):
+            bad = K.forward_hot(cfg, _np(P), _np(u), scalar(dt), _np(xs[0]), _np(xs[1]),
+                                _np(spikes), _np(hist[0]), _np(hist[1]), anyc)
+        else:
+            bad = K.forward(cfg, _np(P), _np(u), scalar(dt), *(_np(x) for x in xs), _np(spikes),
+                      *(_np(h) for h in hist), anyc)
+        if bad:
+            raise ValueError(f"input must be finite, got {bad} non-finite values in a tensor "
+                             f"of shape {tuple(u.shape)}")
         ctx.anyc = anyc.any(axis=0).astype(np.int8) if anyc.size else np.zeros(T, np.int8)
         ctx.cfg, ctx.dt, ctx.surr = cfg, dt, surr
         if save:
@@ -327,7 +364,7 @@ def run(
     dt = check_dt(dt)
     if not isinstance(model, NeuronModel):
         raise ValueError(f"model must be a neurosim model (LIF, ALIF, ...), got {model!r}")
-    u = _as_input(input)
+    u = _as_input(input, check_finite=False)  # the kernel counts non-finite inputs
     reason = why_not(model, method, precise=precise, surrogate=surrogate, dtype=u.dtype,
                      device=u.device)
     if reason is not None:

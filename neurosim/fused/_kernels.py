@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from numba import njit, prange, uint64
 
 # flag indices into the ``cfg`` integer array
@@ -163,17 +162,21 @@ def forward(flags, P, u, dt, xv, xi, xb, xr, spikes, hv, hi, hb, hr_, anyc):
     where some element of the whole batch crossed).
     """
     T, M = u.shape
-    cfg = (flags[0], flags[1], flags[2], flags[3], flags[4], flags[5], flags[6], flags[7], flags[8], flags[9], flags[10], flags[11], flags[12], flags[13], flags[14])
+    cfg = (flags[0], flags[1], flags[2], flags[3], flags[4], flags[5], flags[6], flags[7],
+           flags[8], flags[9], flags[10], flags[11], flags[12], flags[13], flags[14])
     zero = dt - dt
     one = dt / dt
     nblk = (M + BLOCK - 1) // BLOCK
     track = anyc.shape[0] > 0
+    bad = 0
     for blk in prange(nblk):
         lo = blk * BLOCK
         top = min(lo + BLOCK, M)
         for t in range(T):
             fired = False
             for m in range(uint64(lo), uint64(top)):
+                if not (u[t, m] - u[t, m] == zero):
+                    bad += 1
                 v, i, b, r, left, _ = _advance(cfg, P, m, xv[m], xi[m] if cfg[SYN] else zero,
                                                xb[m] if cfg[ADAPT] else zero,
                                                xr[m] if cfg[REFRAC] else zero, u[t, m], dt)
@@ -210,6 +213,7 @@ def forward(flags, P, u, dt, xv, xi, xb, xr, spikes, hv, hi, hb, hr_, anyc):
                     hr_[t, m] = r
             if track and fired:
                 anyc[blk, t] = 1
+    return bad
 
 
 @njit(cache=True, parallel=True)
@@ -227,7 +231,8 @@ def backward(flags, P, u, dt, sa, sw, x0v, x0i, x0b, x0r, hv, hi, hb, hr_, anyc,
     the surrogate's scale parameters.
     """
     T, M = u.shape
-    cfg = (flags[0], flags[1], flags[2], flags[3], flags[4], flags[5], flags[6], flags[7], flags[8], flags[9], flags[10], flags[11], flags[12], flags[13], flags[14])
+    cfg = (flags[0], flags[1], flags[2], flags[3], flags[4], flags[5], flags[6], flags[7],
+           flags[8], flags[9], flags[10], flags[11], flags[12], flags[13], flags[14])
     zero = dt - dt
     one = dt / dt
     has_gs = gspk.shape[0] > 0
@@ -399,4 +404,111 @@ def _euler_back(cfg, P, gP, m, v, i, b, u, h, g_v1, g_i1, g_b1, gu, free):
     return g_v, g_i, g_b, gu
 
 
-__all__ = ["BLOCK", "N_CFG", "N_COEF", "backward", "forward"]
+
+
+
+# -- the hot path: LIF / IF without adaptation or refractoriness, vectorised --------------
+# The configuration flags that change the loop body are passed as literal constants
+# to the inlined row function, so LLVM folds them and vectorises the row (SIMD
+# over neurons); the remaining options (reset mode, input mode, leak) are
+# branch-free selects.
+
+
+@njit(cache=True, inline="always")
+def _hot_row(EX, SY, RC, P, u, t, lo, top, dt, xv, xi, spk, hv, hi_, reset, jump, leaky):
+    zero = dt - dt
+    one = dt / dt
+    nf = 0
+    nb = 0
+    for m in range(uint64(lo), uint64(top)):
+        ut = u[t, m]
+        nb += not (ut - ut == zero)
+        v = xv[m]
+        i = xi[m] if SY else zero
+        if SY:
+            i = i + (ut if jump else zero)
+        else:
+            v = v + (ut if jump else zero)
+        if EX:
+            v1 = P[E_VC, m] + P[E_VU, m] * ut
+            v1 = v1 + P[E_VV, m] * v
+            if SY:
+                v1 = v1 + P[E_VI, m] * i
+                i1 = P[E_IC, m] + P[E_IU, m] * ut
+                i = i1 + P[E_II, m] * i
+            v = v1
+        else:
+            drive = P[V_LEAK, m] - v if leaky else v - v
+            if SY:
+                drive = drive + P[R, m] * i
+            else:
+                drive = drive if jump else drive + P[R, m] * ut
+            v1 = v + dt * (drive / P[TAU_MEM, m])
+            if SY:
+                di = -i if jump else -i + ut
+                i = i + dt * (di / P[TAU_SYN, m])
+            v = v1
+        th = P[V_TH, m]
+        c = v - th > zero
+        nf += c
+        spk[t, m] = one if c else zero
+        rk = zero + P[V_RESET, m] if reset == RESET_VALUE else v - (th - P[V_RESET, m])
+        v = rk if (c and reset != RESET_NONE) else v
+        xv[m] = v
+        if SY:
+            xi[m] = i
+        if RC:
+            hv[t, m] = v
+            if SY:
+                hi_[t, m] = i
+    return nf, nb
+
+
+@njit(cache=True, parallel=True)
+def forward_hot(flags, P, u, dt, xv, xi, spikes, hv, hi_, anyc):
+    """:func:`forward` for spiking LIF/IF without adaptation or refractoriness.
+
+    Records all state variables when ``flags[REC_V]`` is set (``hv``, ``hi_``).
+    """
+    T, M = u.shape
+    exact, syn, rec = flags[EXACT] != 0, flags[SYN] != 0, flags[REC_V] != 0
+    reset, jump, leaky = flags[RESET], flags[JUMP] != 0, flags[LEAKY] != 0
+    track = anyc.shape[0] > 0
+    nblk = (M + BLOCK - 1) // BLOCK
+    bad = 0
+    for blk in prange(nblk):
+        lo = blk * BLOCK
+        top = min(lo + BLOCK, M)
+        for t in range(T):
+            if exact:
+                if syn:
+                    if rec:
+                        nf, nb = _hot_row(True, True, True, P, u, t, lo, top, dt, xv, xi, spikes,
+                                      hv, hi_, reset, jump, leaky)
+                    else:
+                        nf, nb = _hot_row(True, True, False, P, u, t, lo, top, dt, xv, xi, spikes,
+                                      hv, hi_, reset, jump, leaky)
+                elif rec:
+                    nf, nb = _hot_row(True, False, True, P, u, t, lo, top, dt, xv, xi, spikes,
+                                  hv, hi_, reset, jump, leaky)
+                else:
+                    nf, nb = _hot_row(True, False, False, P, u, t, lo, top, dt, xv, xi, spikes,
+                                  hv, hi_, reset, jump, leaky)
+            elif syn:
+                if rec:
+                    nf, nb = _hot_row(False, True, True, P, u, t, lo, top, dt, xv, xi, spikes,
+                                  hv, hi_, reset, jump, leaky)
+                else:
+                    nf, nb = _hot_row(False, True, False, P, u, t, lo, top, dt, xv, xi, spikes,
+                                  hv, hi_, reset, jump, leaky)
+            elif rec:
+                nf, nb = _hot_row(False, False, True, P, u, t, lo, top, dt, xv, xi, spikes,
+                              hv, hi_, reset, jump, leaky)
+            else:
+                nf, nb = _hot_row(False, False, False, P, u, t, lo, top, dt, xv, xi, spikes,
+                              hv, hi_, reset, jump, leaky)
+            bad += nb
+            if track and nf > 0:
+                anyc[blk, t] = 1
+    return bad
+__all__ = ["BLOCK", "N_CFG", "N_COEF", "backward", "forward", "forward_hot"]
