@@ -193,3 +193,32 @@ def test_auto_dispatch_and_fallback():
         fused.run(lif, u, DT, "rk4")
     with pytest.raises(ValueError, match="backend"):
         ns.simulate(lif, u, DT, "euler", backend="gpu")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("method", ["euler", "exact"])
+@pytest.mark.parametrize("kind,reset,surrogate", [
+    ("LIF", "value", "superspike"), ("LIF", "subtract", "atan"), ("LIF", "none", "superspike"),
+    ("LIF_syn", "subtract", "superspike"), ("LIF_syn_current", "value", "sigmoid"),
+    ("IF", "subtract", "superspike"),
+])
+def test_fused_training_gradients(kind, reset, surrogate, method, dtype):
+    """The training case (loss on spikes and final state only, no traces): same gradients."""
+    model = _model(kind, reset, tensor=True, dtype=dtype)
+    u = _input(model, dtype=dtype)
+    w = torch.randn(u.shape, generator=torch.Generator().manual_seed(5), dtype=dtype)
+    params = [u] + [p for p in model.params().values()
+                    if isinstance(p, torch.Tensor) and p.requires_grad]
+    grads = []
+    for backend in ("reference", "fused"):
+        res = ns.simulate(model, u, DT, METHODS[method], record=None, backend=backend,
+                          surrogate=surrogate)
+        loss = (res.spikes * w).sum() + (res.final_state["v"] ** 2).sum()
+        grads.append(torch.autograd.grad(loss, params, allow_unused=True))
+    assert grads[0][0].abs().max() > 0
+    rtol = 1e-4 if dtype == torch.float32 else 1e-9
+    for a, b in zip(grads[1], grads[0], strict=True):
+        if b is None:
+            assert a is None or not bool(a.any())
+            continue
+        torch.testing.assert_close(a, b, rtol=rtol, atol=rtol * float(b.abs().max()))

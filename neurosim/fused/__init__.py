@@ -309,10 +309,17 @@ class _FusedLoop(torch.autograd.Function):
         code, sa, sw = ctx.surr
         cfg[K.SURR] = code
         scalar = u.detach().numpy().dtype.type
-        K.backward(cfg, _np(P), _np(u), scalar(ctx.dt), float(sa), float(sw),
-                   _np(x0v), _np(x0i), _np(x0b), _np(x0r), _np(hv), _np(hi), _np(hb), _np(hr),
-                   ctx.anyc, _np(grad2(gspk)), _np(grad2(ghv)), _np(grad2(ghi)), _np(grad2(ghb)),
-                   *(_np(g) for g in gx), _np(gu), _np(gP))
+        if _hot(cfg) and gspk is not None and ghv is None and ghi is None:
+            gu_all = gu if gu.numel() else torch.empty((T, M), dtype=dtype)
+            gi = gx[1] if gx[1].numel() else x0i.detach()
+            K.backward_hot(cfg, _np(P), _np(u), scalar(ctx.dt), float(sa), float(sw),
+                           _np(x0v), _np(x0i), _np(hv), _np(hi), ctx.anyc,
+                           _np(gspk.contiguous()), _np(gx[0]), _np(gi), _np(gu_all), _np(gP))
+        else:
+            K.backward(cfg, _np(P), _np(u), scalar(ctx.dt), float(sa), float(sw),
+                       _np(x0v), _np(x0i), _np(x0b), _np(x0r), _np(hv), _np(hi), _np(hb),
+                       _np(hr), ctx.anyc, _np(grad2(gspk)), _np(grad2(ghv)), _np(grad2(ghi)),
+                       _np(grad2(ghb)), *(_np(g) for g in gx), _np(gu), _np(gP))
         gP = gP.to(dtype)
         out_gx = [g if g.numel() else None for g in gx]
         return (gP, gu if cfg[K.NEED_GU] else None, *out_gx, None, None, None, None, None)

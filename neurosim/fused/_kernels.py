@@ -511,4 +511,148 @@ def forward_hot(flags, P, u, dt, xv, xi, spikes, hv, hi_, anyc):
             if track and nf > 0:
                 anyc[blk, t] = 1
     return bad
-__all__ = ["BLOCK", "N_CFG", "N_COEF", "backward", "forward", "forward_hot"]
+
+
+@njit(cache=True, inline="always")
+def _hot_back_row(EX, SY, SS, P, ur, pv, pi, gs, gur, gxv, gxi, gP, lo, top, dt, reset, jump,
+                  leaky, reset_grad, code, sa, sw):
+    """One step of :func:`backward` for the elements ``lo:top`` (see :func:`backward_hot`)."""
+    zero = dt - dt
+    for m in range(uint64(lo), uint64(top)):
+        ut = ur[m]
+        vj = pv[m]
+        ij = pi[m] if SY else zero
+        if SY:
+            ij = ij + (ut if jump else zero)
+        else:
+            vj = vj + (ut if jump else zero)
+        # forward recompute (as _hot_row)
+        if EX:
+            v1 = P[E_VC, m] + P[E_VU, m] * ut
+            v1 = v1 + P[E_VV, m] * vj
+            if SY:
+                v1 = v1 + P[E_VI, m] * ij
+        else:
+            drive = P[V_LEAK, m] - vj if leaky else vj - vj
+            if SY:
+                drive = drive + P[R, m] * ij
+            else:
+                drive = drive if jump else drive + P[R, m] * ut
+            v1 = vj + dt * (drive / P[TAU_MEM, m])
+        th = P[V_TH, m]
+        d = v1 - th
+        c = d > zero
+        gv = gxv[m]
+        gi = gxi[m] if SY else zero
+        # reset: where(c, rk, v1) + (z - sg(z)) (rk - v1)
+        rk = zero + P[V_RESET, m] if reset == RESET_VALUE else v1 - (th - P[V_RESET, m])
+        resets = c and reset != RESET_NONE
+        g_v1 = zero if (resets and reset == RESET_VALUE) else gv
+        g_thr = -gv if (resets and reset == RESET_SUBTRACT) else zero
+        gP[V_RESET, m] += gv if resets else zero
+        gz = gs[m] + (gv * (rk - v1) if (reset_grad and reset != RESET_NONE) else zero)
+        if SS:
+            q = sa * abs(d) + 1.0
+            gd = gz * (1.0 / (q * q))
+        else:
+            gd = gz * _surrogate(d, code, sa, sw)
+        g_v1 = g_v1 + gd
+        g_thr = g_thr - gd
+        gP[V_TH, m] += g_thr
+        # free segment over dt
+        if EX:
+            g_vj = P[E_VV, m] * g_v1
+            gu_t = P[E_VU, m] * g_v1
+            gP[E_VC, m] += g_v1
+            gP[E_VU, m] += g_v1 * ut
+            gP[E_VV, m] += g_v1 * vj
+            g_ij = gi
+            if SY:
+                g_ij = P[E_VI, m] * g_v1 + P[E_II, m] * gi
+                gu_t = gu_t + P[E_IU, m] * gi
+                gP[E_VI, m] += g_v1 * ij
+                gP[E_IC, m] += gi
+                gP[E_IU, m] += gi * ut
+                gP[E_II, m] += gi * ij
+        else:
+            tau = P[TAU_MEM, m]
+            g_f = dt * g_v1
+            g_drive = g_f / tau
+            gP[TAU_MEM, m] += -g_f * drive / (tau * tau)
+            gP[V_LEAK, m] += g_drive if leaky else zero
+            g_vj = g_v1 - g_drive if leaky else g_v1
+            g_ij = gi
+            gu_t = zero
+            if SY:
+                gP[R, m] += g_drive * ij
+                g_ij = g_ij + g_drive * P[R, m]
+                tau_s = P[TAU_SYN, m]
+                di = -ij if jump else -ij + ut
+                g_fi = dt * gi
+                g_di = g_fi / tau_s
+                gP[TAU_SYN, m] += -g_fi * di / (tau_s * tau_s)
+                g_ij = g_ij - g_di
+                gu_t = zero if jump else g_di
+            else:
+                gP[R, m] += zero if jump else g_drive * ut
+                gu_t = zero if jump else g_drive * P[R, m]
+        if SY:
+            gu_t = gu_t + (g_ij if jump else zero)
+            gxi[m] = g_ij
+        else:
+            gu_t = gu_t + (g_vj if jump else zero)
+        gxv[m] = g_vj
+        gur[m] = gu_t
+
+
+@njit(cache=True, parallel=True)
+def backward_hot(flags, P, u, dt, sa, sw, x0v, x0i, hv, hi_, anyc, gspk, gxv, gxi, gu, gP):
+    """:func:`backward` for the configurations of :func:`forward_hot`, vectorised.
+
+    Needs the spike gradient ``gspk`` ([T, M]), no trace gradients, and writes
+    ``gu`` ([T, M]) always.
+    """
+    T, M = u.shape
+    exact, syn = flags[EXACT] != 0, flags[SYN] != 0
+    reset, jump, leaky = flags[RESET], flags[JUMP] != 0, flags[LEAKY] != 0
+    code, detach = flags[SURR], flags[DETACH] != 0
+    ss = code == SUPERSPIKE
+    nblk = (M + BLOCK - 1) // BLOCK
+    for blk in prange(nblk):
+        lo = blk * BLOCK
+        top = min(lo + BLOCK, M)
+        for t in range(T - 1, -1, -1):
+            pv = x0v if t == 0 else hv[t - 1]
+            pi = x0i if t == 0 or not syn else hi_[t - 1]
+            rg = anyc[t] != 0 and not detach
+            ur, gs, gur = u[t], gspk[t], gu[t]
+            if exact:
+                if syn:
+                    if ss:
+                        _hot_back_row(True, True, True, P, ur, pv, pi, gs, gur, gxv, gxi, gP,
+                                      lo, top, dt, reset, jump, leaky, rg, code, sa, sw)
+                    else:
+                        _hot_back_row(True, True, False, P, ur, pv, pi, gs, gur, gxv, gxi, gP,
+                                      lo, top, dt, reset, jump, leaky, rg, code, sa, sw)
+                elif ss:
+                    _hot_back_row(True, False, True, P, ur, pv, pi, gs, gur, gxv, gxi, gP,
+                                  lo, top, dt, reset, jump, leaky, rg, code, sa, sw)
+                else:
+                    _hot_back_row(True, False, False, P, ur, pv, pi, gs, gur, gxv, gxi, gP,
+                                  lo, top, dt, reset, jump, leaky, rg, code, sa, sw)
+            elif syn:
+                if ss:
+                    _hot_back_row(False, True, True, P, ur, pv, pi, gs, gur, gxv, gxi, gP,
+                                  lo, top, dt, reset, jump, leaky, rg, code, sa, sw)
+                else:
+                    _hot_back_row(False, True, False, P, ur, pv, pi, gs, gur, gxv, gxi, gP,
+                                  lo, top, dt, reset, jump, leaky, rg, code, sa, sw)
+            elif ss:
+                _hot_back_row(False, False, True, P, ur, pv, pi, gs, gur, gxv, gxi, gP,
+                              lo, top, dt, reset, jump, leaky, rg, code, sa, sw)
+            else:
+                _hot_back_row(False, False, False, P, ur, pv, pi, gs, gur, gxv, gxi, gP,
+                              lo, top, dt, reset, jump, leaky, rg, code, sa, sw)
+
+
+__all__ = ["BLOCK", "N_CFG", "N_COEF", "backward", "backward_hot", "forward", "forward_hot"]
