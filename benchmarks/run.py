@@ -290,12 +290,13 @@ def training_step(lib: str):
 
 def peak_memory_mib(lib: str) -> float | None:
     """Growth of ru_maxrss (MiB) over one training step, in a fresh subprocess."""
+    here = os.path.dirname(os.path.abspath(__file__))
     code = (
-        "import resource, sys; sys.path.insert(0, %r); import run as b; "
-        "step = b.training_step(%r); step(); "
+        f"import resource, sys; sys.path.insert(0, {here!r}); import run as b; "
+        f"step = b.training_step({lib!r}); step(); "
         "r0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; step(); "
         "r1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; print((r1 - r0) / 1024)"
-    ) % (os.path.dirname(os.path.abspath(__file__)), lib)
+    )
     try:
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                              timeout=900, check=True)
@@ -364,7 +365,7 @@ def table(rows: list[dict]) -> str:
         lines.append("|---" * (len(sizes) + 1) + "|")
         for lib in libs:
             cells = []
-            for n, t in sizes:
+            for n, _t in sizes:
                 mine = [r for r in a if r["lib"] == lib and r["N"] == n]
                 best = max((r["neuron_steps_per_s"] for r in a
                             if r["lib"] in peers and r["N"] == n), default=None)

@@ -238,6 +238,25 @@ def _buffer(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
     return torch.from_numpy(array.reshape(shape))
 
 
+#: below this many neuron-steps a kernel runs on the calling thread only: waking the
+#: worker threads costs more than it saves (milliseconds on a busy machine)
+SERIAL_WORK = 4_000_000
+
+
+def _launch(kernel, work: int, *args):
+    """Call a parallel numba kernel, on one thread when ``work`` is small."""
+    if work >= SERIAL_WORK:
+        return kernel(*args)
+    import numba
+
+    previous = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        return kernel(*args)
+    finally:
+        numba.set_num_threads(previous)
+
+
 def _empty(dtype: torch.dtype, dim: int = 2) -> torch.Tensor:
     return torch.empty((0,) * dim, dtype=dtype)
 
@@ -267,16 +286,17 @@ class _FusedLoop(torch.autograd.Function):
         anyc = np.zeros((nblk, T) if save and spiking else (0, 0), dtype=np.int8)
         scalar = u.detach().numpy().dtype.type
         if _hot(cfg):
-            bad = K.forward_hot(cfg, _np(P), _np(u), scalar(dt), _np(xs[0]), _np(xs[1]),
-                                _np(spikes), _np(hist[0]), _np(hist[1]), anyc)
+            bad = _launch(K.forward_hot, T * M, cfg, _np(P), _np(u), scalar(dt), _np(xs[0]),
+                          _np(xs[1]), _np(spikes), _np(hist[0]), _np(hist[1]), anyc)
         else:
-            bad = K.forward(cfg, _np(P), _np(u), scalar(dt), *(_np(x) for x in xs), _np(spikes),
-                      *(_np(h) for h in hist), anyc)
+            bad = _launch(K.forward, T * M, cfg, _np(P), _np(u), scalar(dt),
+                          *(_np(x) for x in xs), _np(spikes), *(_np(h) for h in hist), anyc)
         if bad:
             raise ValueError(f"input must be finite, got {bad} non-finite values in a tensor "
                              f"of shape {tuple(u.shape)}")
         ctx.anyc = anyc.any(axis=0).astype(np.int8) if anyc.size else np.zeros(T, np.int8)
         ctx.cfg, ctx.dt, ctx.surr = cfg, dt, surr
+        ctx.set_materialize_grads(False)  # unused outputs: None, not a zero tensor
         if save:
             ctx.save_for_backward(P, u, x0v, x0i, x0b, x0r, *hist)
         ctx.mark_non_differentiable(hist[3], xs[3])
@@ -312,11 +332,11 @@ class _FusedLoop(torch.autograd.Function):
         if _hot(cfg) and gspk is not None and ghv is None and ghi is None:
             gu_all = gu if gu.numel() else torch.empty((T, M), dtype=dtype)
             gi = gx[1] if gx[1].numel() else x0i.detach()
-            K.backward_hot(cfg, _np(P), _np(u), scalar(ctx.dt), float(sa), float(sw),
-                           _np(x0v), _np(x0i), _np(hv), _np(hi), ctx.anyc,
+            _launch(K.backward_hot, T * M, cfg, _np(P), _np(u), scalar(ctx.dt), float(sa),
+                    float(sw), _np(x0v), _np(x0i), _np(hv), _np(hi), ctx.anyc,
                            _np(gspk.contiguous()), _np(gx[0]), _np(gi), _np(gu_all), _np(gP))
         else:
-            K.backward(cfg, _np(P), _np(u), scalar(ctx.dt), float(sa), float(sw),
+            _launch(K.backward, T * M, cfg, _np(P), _np(u), scalar(ctx.dt), float(sa), float(sw),
                        _np(x0v), _np(x0i), _np(x0b), _np(x0r), _np(hv), _np(hi), _np(hb),
                        _np(hr), ctx.anyc, _np(grad2(gspk)), _np(grad2(ghv)), _np(grad2(ghi)),
                        _np(grad2(ghb)), *(_np(g) for g in gx), _np(gu), _np(gP))
