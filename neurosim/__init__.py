@@ -9,7 +9,7 @@ simulates (traces, precise spike times) and trains (surrogate gradients).
 >>> res.spike_times[0]
 """
 
-from . import surrogate
+from . import fused, surrogate
 from .integrators import RK4, Adaptive, Euler, ExactExponential, Integrator, get_integrator
 from .models import ALIF, IF, LI, LIF, LinearSystem, NeuronModel
 from .simulate import Result, simulate
@@ -22,5 +22,5 @@ __version__ = "0.1.0"
 __all__ = [
     "ALIF", "IF", "LI", "LIF", "RK4", "Adaptive", "Euler", "ExactExponential", "Integrator",
     "LinearSystem", "NeuronModel", "Result", "State", "Step", "discretise", "get_integrator",
-    "simulate", "spike_fn", "surrogate",
+    "simulate", "spike_fn", "surrogate", "fused",
 ]

@@ -140,6 +140,16 @@ def _as_input(input: Any, check_finite: bool = True) -> torch.Tensor:
     return input
 
 
+def _element_shape(u: torch.Tensor, model: NeuronModel) -> torch.Size:
+    """The shape ``[*batch, *neurons]`` of one time slice: input and parameters broadcast."""
+    try:
+        return torch.broadcast_shapes(u.shape[1:], model.param_shape())
+    except RuntimeError:
+        raise ValueError(f"input of shape {tuple(u.shape)} ([T, *neurons]) does not broadcast "
+                         f"with the parameter shape {tuple(model.param_shape())} of "
+                         f"{type(model).__name__}") from None
+
+
 def _record_names(record: Any, model: NeuronModel) -> tuple[str, ...]:
     available = model.state_names + (("refrac",) if model.spiking else ())
     if record is None:
@@ -217,12 +227,7 @@ def simulate(
     if not isinstance(model, NeuronModel):
         raise ValueError(f"model must be a neurosim model (LIF, ALIF, ...), got {model!r}")
     u = _as_input(input)
-    try:
-        shape = torch.broadcast_shapes(u.shape[1:], model.param_shape())
-    except RuntimeError:
-        raise ValueError(f"input of shape {tuple(u.shape)} ([T, *neurons]) does not broadcast "
-                         f"with the parameter shape {tuple(model.param_shape())} of "
-                         f"{type(model).__name__}") from None
+    shape = _element_shape(u, model)
     if shape != u.shape[1:]:
         u = u.expand(u.shape[0], *shape)
     names = _record_names(record, model)

@@ -222,3 +222,17 @@ def test_fused_training_gradients(kind, reset, surrogate, method, dtype):
             assert a is None or not bool(a.any())
             continue
         torch.testing.assert_close(a, b, rtol=rtol, atol=rtol * float(b.abs().max()))
+
+
+def test_fused_uint8_spikes():
+    """A uint8 raster holds the same spikes; it is refused where a gradient is needed."""
+    model = ns.LIF(tau_mem=10e-3, reset="subtract")
+    u = torch.rand(60, 2000) * 2.5  # more than one block of elements, float32
+    a = fused.run(model, u, DT, EXACT)
+    b = fused.run(model, u, DT, EXACT, spike_dtype=torch.uint8)
+    assert b.spikes.dtype == torch.uint8 and a.spikes.sum() > 0
+    assert torch.equal(b.spikes.float(), a.spikes)
+    with pytest.raises(ValueError, match="no gradient"):
+        fused.run(model, u.requires_grad_(True), DT, EXACT, spike_dtype=torch.uint8)
+    with pytest.raises(ValueError, match="spike_dtype"):
+        fused.run(model, u.detach(), DT, EXACT, spike_dtype=torch.int64)

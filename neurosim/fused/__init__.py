@@ -151,22 +151,14 @@ def why_not(
     return None
 
 
-def supports(
-    model: NeuronModel,
-    method: str | Integrator = "euler",
-    *,
-    precise: bool | None = None,
-    surrogate: SurrogateLike = "superspike",
-    dtype: torch.dtype | None = None,
-    device: torch.device | str | None = None,
-) -> bool:
+def supports(model: NeuronModel, method: str | Integrator = "euler", **options) -> bool:
     """Whether :func:`run` can simulate ``model`` with ``method`` (else use the reference path).
 
-    Args are as for :func:`run`; ``dtype``/``device`` are those of the input
-    (default: the default dtype, CPU). See :func:`why_not` for the reason.
+    ``options`` are those of :func:`why_not` (``precise``, ``surrogate``, and the
+    input's ``dtype`` and ``device``, default: the default dtype on the CPU),
+    which also says why not.
     """
-    return why_not(model, method, precise=precise, surrogate=surrogate, dtype=dtype,
-                   device=device) is None
+    return why_not(model, method, **options) is None
 
 
 # -- coefficients ------------------------------------------------------------------------
@@ -273,13 +265,14 @@ class _FusedLoop(torch.autograd.Function):
     """Inputs: P [N_COEF, M], u [T, M], x0 (v, i, b, refrac) [M]; outputs below."""
 
     @staticmethod
-    def forward(ctx, P, u, x0v, x0i, x0b, x0r, cfg, dt, surr, save):  # type: ignore[override]
+    def forward(ctx, P, u, x0v, x0i, x0b, x0r, cfg, dt, surr, save,  # type: ignore[override]
+                spike_dtype):
         T, M = u.shape
         dtype = u.dtype
         spiking, syn, adapt = bool(cfg[K.SPIKING]), bool(cfg[K.SYN]), bool(cfg[K.ADAPT])
         xs = [x0v.detach().clone(), x0i.detach().clone(), x0b.detach().clone(),
               x0r.detach().clone()]
-        spikes = _buffer((T, M), dtype) if spiking else _empty(dtype)
+        spikes = _buffer((T, M), spike_dtype) if spiking else _empty(dtype)
         rec = (cfg[K.REC_V], cfg[K.REC_I], cfg[K.REC_B], cfg[K.REC_R])
         hist = [_buffer((T, M), dtype) if r else _empty(dtype) for r in rec]
         nblk = (M + K.BLOCK - 1) // K.BLOCK
@@ -342,7 +335,8 @@ class _FusedLoop(torch.autograd.Function):
                        _np(grad2(ghb)), *(_np(g) for g in gx), _np(gu), _np(gP))
         gP = gP.to(dtype)
         out_gx = [g if g.numel() else None for g in gx]
-        return (gP, gu if cfg[K.NEED_GU] else None, *out_gx, None, None, None, None, None)
+        return (gP, gu if cfg[K.NEED_GU] else None, *out_gx, None, None, None, None, None,
+                None)
 
 
 # -- the entry point -------------------------------------------------------------------
@@ -357,6 +351,7 @@ def run(
     state: State | None = None,
     precise: bool | None = None,
     detach_reset: bool = False,
+    spike_dtype: torch.dtype | None = None,
 ) -> FusedOutput:
     """Simulate ``T = input.shape[0]`` steps of ``model`` in one fused kernel call.
 
@@ -378,6 +373,9 @@ def run(
         state: initial state (default: the model at rest).
         precise: for ``"exact"``: must be ``False`` here.
         detach_reset: cut the surrogate gradient through the reset.
+        spike_dtype: dtype of the spike output (default: the input's). ``torch.uint8``
+            stores the 0/1 raster in a quarter of the memory and bandwidth; it is
+            only accepted where no gradient is needed.
 
     Returns:
         :class:`FusedOutput` ``(spikes, traces, final_state)``.
@@ -386,7 +384,7 @@ def run(
         ValueError: if :func:`supports` is ``False`` for this configuration (the
             message says why), or for bad arguments.
     """
-    from ..simulate import _as_input, _check_state, _record_names
+    from ..simulate import _as_input, _check_state, _element_shape, _record_names
 
     dt = check_dt(dt)
     if not isinstance(model, NeuronModel):
@@ -397,12 +395,7 @@ def run(
     if reason is not None:
         raise ValueError(f"the fused path cannot run this: {reason}")
     integrator = get_integrator(method, precise=precise)
-    try:
-        shape = torch.broadcast_shapes(u.shape[1:], model.param_shape())
-    except RuntimeError:
-        raise ValueError(f"input of shape {tuple(u.shape)} ([T, *neurons]) does not broadcast "
-                         f"with the parameter shape {tuple(model.param_shape())} of "
-                         f"{type(model).__name__}") from None
+    shape = _element_shape(u, model)
     names = _record_names(record, model)
     dtype = u.dtype
     if state is None:
@@ -443,7 +436,15 @@ def run(
     cfg[K.REC_R] = int(refrac and needs_grad or "refrac" in names)
     cfg[K.DETACH] = int(detach_reset)
     cfg_arr = np.asarray(cfg, dtype=np.int64)
-    outs = _FusedLoop.apply(P, u2, *x0, cfg_arr, dt, (code, sa, sw), needs_grad)
+    if spike_dtype is None:
+        spike_dtype = dtype
+    elif spike_dtype not in (dtype, torch.uint8):
+        raise ValueError(f"spike_dtype must be None, the input dtype or torch.uint8, "
+                         f"got {spike_dtype}")
+    elif spike_dtype == torch.uint8 and needs_grad:
+        raise ValueError("spike_dtype=torch.uint8 has no gradient: use it under "
+                         "torch.no_grad() or with inputs and parameters that need none")
+    outs = _FusedLoop.apply(P, u2, *x0, cfg_arr, dt, (code, sa, sw), needs_grad, spike_dtype)
     spikes, hv, hi, hb, hr, xv, xi, xb, xr = outs
     full = (T, *shape)
     hist = {"v": hv, "i": hi, "b": hb, "refrac": hr}

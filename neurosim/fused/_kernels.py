@@ -411,7 +411,8 @@ def _euler_back(cfg, P, gP, m, v, i, b, u, h, g_v1, g_i1, g_b1, gu, free):
 # The configuration flags that change the loop body are passed as literal constants
 # to the inlined row function, so LLVM folds them and vectorises the row (SIMD
 # over neurons); the remaining options (reset mode, input mode, leak) are
-# branch-free selects.
+# branch-free selects. The dispatch ladders below look repetitive on purpose: each
+# call site must see its flags as literals for the folding to happen.
 
 
 @njit(cache=True, inline="always")
