@@ -15,10 +15,8 @@ Cases (DESIGN.md section 7, issue 7):
 
 Timings run in this one process, library after library, with a warm-up run
 first; each figure is the median of several repeats. Peak memory of (b) is
-measured in a fresh subprocess per library as the growth of ``ru_maxrss``
-(the resident-set high-water mark, which sees torch's allocations, unlike
-tracemalloc) over one training step, after the model and data exist and one
-step has run. Results are printed as a table and saved as JSON.
+measured in a fresh subprocess per library (see :func:`measure_step_memory`).
+Results are printed as a table and saved as JSON.
 """
 
 from __future__ import annotations
@@ -29,7 +27,6 @@ import json
 import math
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -58,13 +55,24 @@ def available() -> dict[str, str]:
 
 def median_time(fn: Callable[[], object], repeats: int) -> float:
     """Median wall time of ``fn()`` over ``repeats`` runs after one warm-up run."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
+    return interleaved_medians({"fn": fn}, repeats)["fn"]
+
+
+def interleaved_medians(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Median wall time of each function, after a warm-up run of each.
+
+    The repeats are interleaved (one run of every library per round), so that a
+    change of load on a shared machine affects all libraries alike.
+    """
+    for fn in fns.values():
         fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 # -- case (a): simulation of a LIF population -----------------------------------------------
@@ -141,18 +149,21 @@ def case_a(libs: list[str], sizes: list[tuple[int, int]], repeats: int) -> list[
         gen = torch.Generator().manual_seed(0)
         u = torch.rand(T, 1, N, generator=gen) * 2.5 / 20  # ~ threshold crossing drive
         u.mul_(20)  # values up to 2.5: a fraction of the neurons fire
+        fns = {}
         for lib in libs:
             if lib == "neurosim-reference" and N * T > 2e8:
                 continue  # minutes per run; its cost per step is in case (c)
             fn = population(lib, u)
-            if fn is None:
-                continue
-            with torch.no_grad():
-                sec = median_time(fn, repeats)
+            if fn is not None:
+                fns[lib] = fn
+        with torch.no_grad():
+            secs = interleaved_medians(fns, repeats)
+        for lib, sec in secs.items():
             rows.append({"case": "a", "lib": lib, "N": N, "T": T, "seconds": sec,
                          "neuron_steps_per_s": N * T / sec})
             print(f"  (a) N={N:>8} T={T:>5} {lib:<20} {N * T / sec:10.3e} neuron-steps/s",
                   flush=True)
+        del fns
         del u
     return rows
 
@@ -290,38 +301,51 @@ def training_step(lib: str, batch: int = BATCH):
     return step
 
 
-def peak_memory_mib(lib: str) -> float | None:
-    """Growth of ru_maxrss (MiB) over the first full training step, in a fresh subprocess.
+def _proc_status_kib(field: str) -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise OSError(f"{field} not in /proc/self/status")
 
-    A step at batch 2 runs first, so that lazy initialisation (kernel caches, thread
-    pools) is not counted; then the model and data of the real step are built, and
-    the growth of the high-water mark over its first step is its peak memory.
+
+def measure_step_memory(lib: str) -> float:
+    """Peak resident memory (MiB) of one training step above the memory before it.
+
+    Run in a fresh process: a step at batch 2 first (lazy initialisation: kernel
+    caches, thread pools), then the real model and data; the kernel's peak-RSS
+    counter (``VmHWM``) is reset to the current RSS (``/proc/self/clear_refs``) and
+    read after one full step. ``VmHWM`` counts torch's allocations, unlike tracemalloc;
+    ``ru_maxrss`` would not do here, as Linux carries it over from the parent process.
     """
+    training_step(lib, batch=2)()
+    step = training_step(lib)
+    before = _proc_status_kib("VmRSS")
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+    step()
+    return (_proc_status_kib("VmHWM") - before) / 1024
+
+
+def peak_memory_mib(lib: str) -> float | None:
+    """:func:`measure_step_memory` in a fresh subprocess (Linux only)."""
     here = os.path.dirname(os.path.abspath(__file__))
-    code = (
-        f"import resource, sys; sys.path.insert(0, {here!r}); import run as b; "
-        f"b.training_step({lib!r}, batch=2)(); step = b.training_step({lib!r}); "
-        "r0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; step(); "
-        "r1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; print((r1 - r0) / 1024)"
-    )
+    code = (f"import sys; sys.path.insert(0, {here!r}); import run as b; "
+            f"print(b.measure_step_memory({lib!r}))")
     try:
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                              timeout=900, check=True)
         return float(out.stdout.strip().splitlines()[-1])
-    except (subprocess.SubprocessError, ValueError, IndexError) as err:
+    except (subprocess.SubprocessError, OSError, ValueError, IndexError) as err:
         print(f"  (b) memory of {lib} failed: {err}", flush=True)
         return None
 
 
 def case_b(libs: list[str], repeats: int, memory: bool) -> list[dict]:
+    steps = {lib: training_step(lib) for lib in libs if not lib.endswith("uint8")}
+    secs = interleaved_medians({k: v for k, v in steps.items() if v is not None}, repeats)
     rows = []
-    for lib in libs:
-        if lib.endswith("uint8"):
-            continue  # training needs float spikes
-        step = training_step(lib)
-        if step is None:
-            continue
-        sec = median_time(step, repeats)
+    for lib, sec in secs.items():
         mem = peak_memory_mib(lib) if memory else None
         rows.append({"case": "b", "lib": lib, "seconds": sec, "ms_per_step": 1e3 * sec,
                      "peak_mib": mem})
@@ -443,7 +467,6 @@ def main(argv: list[str] | None = None) -> None:
         rows += case_b(libs, repeats=7 if full else 3, memory=not args.no_memory)
     if "c" in args.cases:
         rows += case_c(1000, 1000 if full else 200, repeats=3)
-    info["max_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print()
     print(table(rows))
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
