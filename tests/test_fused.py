@@ -236,3 +236,14 @@ def test_fused_uint8_spikes():
         fused.run(model, u.requires_grad_(True), DT, EXACT, spike_dtype=torch.uint8)
     with pytest.raises(ValueError, match="spike_dtype"):
         fused.run(model, u.detach(), DT, EXACT, spike_dtype=torch.int64)
+
+
+def test_fused_large_buffers_are_reused_correctly():
+    """Freed large outputs go to the pool; a reused buffer is fully overwritten."""
+    model = ns.LIF(tau_mem=10e-3, reset="subtract")
+    u = torch.rand(100, 30_000) * 2.5  # 12 MB of float32 spikes: a pooled buffer
+    first = fused.run(model, u, DT, EXACT).spikes.clone()
+    fused.run(model, u * 0.0, DT, EXACT)  # a silent run, its buffer goes back to the pool
+    assert any(len(mm) == first.numel() * 4 for mm in fused._pool)
+    again = fused.run(model, u, DT, EXACT).spikes
+    assert torch.equal(again, first) and first.sum() > 0
