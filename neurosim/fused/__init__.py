@@ -253,7 +253,7 @@ def _buffer(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
 
 #: below this many neuron-steps a kernel runs on the calling thread only: waking the
 #: worker threads costs more than it saves (milliseconds on a busy machine)
-SERIAL_WORK = 4_000_000
+SERIAL_WORK = 2_000_000
 
 
 def _launch(kernel, work: int, *args):
