@@ -247,3 +247,19 @@ def test_fused_large_buffers_are_reused_correctly():
     assert any(len(mm) == first.numel() * 4 for mm in fused._pool)
     again = fused.run(model, u, DT, EXACT).spikes
     assert torch.equal(again, first) and first.sum() > 0
+
+
+@pytest.mark.parametrize("method", ["euler", "exact"])
+@pytest.mark.parametrize("kind", ["LIF", "LIF_syn"])
+def test_fused_training_input_gradient_only(kind, method):
+    """Float parameters (nothing to train but the input): the kernel skips parameter sums."""
+    model = _model(kind, "subtract", tensor=False, dtype=torch.float32)
+    u = _input(model, dtype=torch.float32)
+    grads = []
+    for backend in ("reference", "fused"):
+        res = ns.simulate(model, u, DT, METHODS[method], record=None, backend=backend)
+        (g,) = torch.autograd.grad((res.spikes * torch.arange(40.0)).sum(), u)
+        grads.append(g)
+    assert grads[0].abs().max() > 0
+    torch.testing.assert_close(grads[1], grads[0], rtol=1e-4,
+                               atol=1e-4 * float(grads[0].abs().max()))

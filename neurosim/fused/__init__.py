@@ -328,6 +328,7 @@ class _FusedLoop(torch.autograd.Function):
         T, M = u.shape
         dtype = u.dtype
         cfg[K.NEED_GU] = int(ctx.needs_input_grad[1])
+        cfg[K.NEED_GP] = int(ctx.needs_input_grad[0])
 
         def grad2(g):
             return _empty(dtype) if g is None else g.contiguous()

@@ -28,8 +28,8 @@ from numba import njit, prange, uint64
 
 # flag indices into the ``cfg`` integer array
 EXACT, LEAKY, SYN, ADAPT, SPIKING, JUMP, RESET, REFRAC, REC_V, REC_I, REC_B, REC_R, \
-    SURR, DETACH, NEED_GU = range(15)
-N_CFG = 15
+    SURR, DETACH, NEED_GU, NEED_GP = range(16)
+N_CFG = 16
 RESET_VALUE, RESET_SUBTRACT, RESET_NONE = 0, 1, 2
 # coefficient rows
 V_TH, V_RESET, BETA, T_REF = 0, 1, 2, 3
@@ -515,7 +515,7 @@ def forward_hot(flags, P, u, dt, xv, xi, spikes, hv, hi_, anyc):
 
 
 @njit(cache=True, inline="always")
-def _hot_back_row(EX, SY, SS, P, ur, pv, pi, gs, gur, gxv, gxi, gP, lo, top, dt, reset, jump,
+def _hot_back_row(EX, SY, SS, GP, P, ur, pv, pi, gs, gur, gxv, gxi, gP, lo, top, dt, reset, jump,
                   leaky, reset_grad, code, sa, sw):
     """One step of :func:`backward` for the elements ``lo:top`` (see :func:`backward_hot`)."""
     zero = dt - dt
@@ -550,7 +550,8 @@ def _hot_back_row(EX, SY, SS, P, ur, pv, pi, gs, gur, gxv, gxi, gP, lo, top, dt,
         resets = c and reset != RESET_NONE
         g_v1 = zero if (resets and reset == RESET_VALUE) else gv
         g_thr = -gv if (resets and reset == RESET_SUBTRACT) else zero
-        gP[V_RESET, m] += gv if resets else zero
+        if GP:
+            gP[V_RESET, m] += gv if resets else zero
         gz = gs[m] + (gv * (rk - v1) if (reset_grad and reset != RESET_NONE) else zero)
         if SS:
             q = sa * abs(d) + 1.0
@@ -559,43 +560,56 @@ def _hot_back_row(EX, SY, SS, P, ur, pv, pi, gs, gur, gxv, gxi, gP, lo, top, dt,
             gd = gz * _surrogate(d, code, sa, sw)
         g_v1 = g_v1 + gd
         g_thr = g_thr - gd
-        gP[V_TH, m] += g_thr
+        if GP:
+            gP[V_TH, m] += g_thr
         # free segment over dt
         if EX:
             g_vj = P[E_VV, m] * g_v1
             gu_t = P[E_VU, m] * g_v1
-            gP[E_VC, m] += g_v1
-            gP[E_VU, m] += g_v1 * ut
-            gP[E_VV, m] += g_v1 * vj
+            if GP:
+                gP[E_VC, m] += g_v1
+            if GP:
+                gP[E_VU, m] += g_v1 * ut
+            if GP:
+                gP[E_VV, m] += g_v1 * vj
             g_ij = gi
             if SY:
                 g_ij = P[E_VI, m] * g_v1 + P[E_II, m] * gi
                 gu_t = gu_t + P[E_IU, m] * gi
-                gP[E_VI, m] += g_v1 * ij
-                gP[E_IC, m] += gi
-                gP[E_IU, m] += gi * ut
-                gP[E_II, m] += gi * ij
+                if GP:
+                    gP[E_VI, m] += g_v1 * ij
+                if GP:
+                    gP[E_IC, m] += gi
+                if GP:
+                    gP[E_IU, m] += gi * ut
+                if GP:
+                    gP[E_II, m] += gi * ij
         else:
             tau = P[TAU_MEM, m]
             g_f = dt * g_v1
             g_drive = g_f / tau
-            gP[TAU_MEM, m] += -g_f * drive / (tau * tau)
-            gP[V_LEAK, m] += g_drive if leaky else zero
+            if GP:
+                gP[TAU_MEM, m] += -g_f * drive / (tau * tau)
+            if GP:
+                gP[V_LEAK, m] += g_drive if leaky else zero
             g_vj = g_v1 - g_drive if leaky else g_v1
             g_ij = gi
             gu_t = zero
             if SY:
-                gP[R, m] += g_drive * ij
+                if GP:
+                    gP[R, m] += g_drive * ij
                 g_ij = g_ij + g_drive * P[R, m]
                 tau_s = P[TAU_SYN, m]
                 di = -ij if jump else -ij + ut
                 g_fi = dt * gi
                 g_di = g_fi / tau_s
-                gP[TAU_SYN, m] += -g_fi * di / (tau_s * tau_s)
+                if GP:
+                    gP[TAU_SYN, m] += -g_fi * di / (tau_s * tau_s)
                 g_ij = g_ij - g_di
                 gu_t = zero if jump else g_di
             else:
-                gP[R, m] += zero if jump else g_drive * ut
+                if GP:
+                    gP[R, m] += zero if jump else g_drive * ut
                 gu_t = zero if jump else g_drive * P[R, m]
         if SY:
             gu_t = gu_t + (g_ij if jump else zero)
@@ -611,13 +625,15 @@ def backward_hot(flags, P, u, dt, sa, sw, x0v, x0i, hv, hi_, anyc, gspk, gxv, gx
     """:func:`backward` for the configurations of :func:`forward_hot`, vectorised.
 
     Needs the spike gradient ``gspk`` ([T, M]), no trace gradients, and writes
-    ``gu`` ([T, M]) always.
+    ``gu`` ([T, M]) always; ``gP`` only if ``flags[NEED_GP]`` (coefficients that
+    need a gradient) or with a surrogate other than SuperSpike.
     """
     T, M = u.shape
     exact, syn = flags[EXACT] != 0, flags[SYN] != 0
     reset, jump, leaky = flags[RESET], flags[JUMP] != 0, flags[LEAKY] != 0
     code, detach = flags[SURR], flags[DETACH] != 0
     ss = code == SUPERSPIKE
+    gp = flags[NEED_GP] != 0
     nblk = (M + BLOCK - 1) // BLOCK
     for blk in prange(nblk):
         lo = blk * BLOCK
@@ -627,32 +643,46 @@ def backward_hot(flags, P, u, dt, sa, sw, x0v, x0i, hv, hi_, anyc, gspk, gxv, gx
             pi = x0i if t == 0 or not syn else hi_[t - 1]
             rg = anyc[t] != 0 and not detach
             ur, gs, gur = u[t], gspk[t], gu[t]
-            if exact:
+            if not gp and ss:  # the usual training case: weights trained, not the taus
+                if exact:
+                    if syn:
+                        _hot_back_row(True, True, True, False, P, ur, pv, pi, gs, gur, gxv, gxi,
+                                      gP, lo, top, dt, reset, jump, leaky, rg, code, sa, sw)
+                    else:
+                        _hot_back_row(True, False, True, False, P, ur, pv, pi, gs, gur, gxv,
+                                      gxi, gP, lo, top, dt, reset, jump, leaky, rg, code, sa, sw)
+                elif syn:
+                    _hot_back_row(False, True, True, False, P, ur, pv, pi, gs, gur, gxv, gxi,
+                                  gP, lo, top, dt, reset, jump, leaky, rg, code, sa, sw)
+                else:
+                    _hot_back_row(False, False, True, False, P, ur, pv, pi, gs, gur, gxv, gxi,
+                                  gP, lo, top, dt, reset, jump, leaky, rg, code, sa, sw)
+            elif exact:
                 if syn:
                     if ss:
-                        _hot_back_row(True, True, True, P, ur, pv, pi, gs, gur, gxv, gxi, gP,
-                                      lo, top, dt, reset, jump, leaky, rg, code, sa, sw)
+                        _hot_back_row(True, True, True, True, P, ur, pv, pi, gs, gur, gxv, gxi,
+                                      gP, lo, top, dt, reset, jump, leaky, rg, code, sa, sw)
                     else:
-                        _hot_back_row(True, True, False, P, ur, pv, pi, gs, gur, gxv, gxi, gP,
-                                      lo, top, dt, reset, jump, leaky, rg, code, sa, sw)
+                        _hot_back_row(True, True, False, True, P, ur, pv, pi, gs, gur, gxv,
+                                      gxi, gP, lo, top, dt, reset, jump, leaky, rg, code, sa, sw)
                 elif ss:
-                    _hot_back_row(True, False, True, P, ur, pv, pi, gs, gur, gxv, gxi, gP,
-                                  lo, top, dt, reset, jump, leaky, rg, code, sa, sw)
+                    _hot_back_row(True, False, True, True, P, ur, pv, pi, gs, gur, gxv, gxi,
+                                  gP, lo, top, dt, reset, jump, leaky, rg, code, sa, sw)
                 else:
-                    _hot_back_row(True, False, False, P, ur, pv, pi, gs, gur, gxv, gxi, gP,
-                                  lo, top, dt, reset, jump, leaky, rg, code, sa, sw)
+                    _hot_back_row(True, False, False, True, P, ur, pv, pi, gs, gur, gxv, gxi,
+                                  gP, lo, top, dt, reset, jump, leaky, rg, code, sa, sw)
             elif syn:
                 if ss:
-                    _hot_back_row(False, True, True, P, ur, pv, pi, gs, gur, gxv, gxi, gP,
-                                  lo, top, dt, reset, jump, leaky, rg, code, sa, sw)
+                    _hot_back_row(False, True, True, True, P, ur, pv, pi, gs, gur, gxv, gxi,
+                                  gP, lo, top, dt, reset, jump, leaky, rg, code, sa, sw)
                 else:
-                    _hot_back_row(False, True, False, P, ur, pv, pi, gs, gur, gxv, gxi, gP,
-                                  lo, top, dt, reset, jump, leaky, rg, code, sa, sw)
+                    _hot_back_row(False, True, False, True, P, ur, pv, pi, gs, gur, gxv, gxi,
+                                  gP, lo, top, dt, reset, jump, leaky, rg, code, sa, sw)
             elif ss:
-                _hot_back_row(False, False, True, P, ur, pv, pi, gs, gur, gxv, gxi, gP,
+                _hot_back_row(False, False, True, True, P, ur, pv, pi, gs, gur, gxv, gxi, gP,
                               lo, top, dt, reset, jump, leaky, rg, code, sa, sw)
             else:
-                _hot_back_row(False, False, False, P, ur, pv, pi, gs, gur, gxv, gxi, gP,
+                _hot_back_row(False, False, False, True, P, ur, pv, pi, gs, gur, gxv, gxi, gP,
                               lo, top, dt, reset, jump, leaky, rg, code, sa, sw)
 
 
