@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ._checks import check_dt
+from ._checks import check_choice, check_dt
 from .integrators import Integrator
 from .models.base import NeuronModel
 from .state import State
@@ -122,7 +122,7 @@ class Result:
                 f"spikes={self.spike_time.size}, traces={sorted(self.traces)})")
 
 
-def _as_input(input: Any) -> torch.Tensor:
+def _as_input(input: Any, check_finite: bool = True) -> torch.Tensor:
     if not isinstance(input, torch.Tensor):
         try:
             input = torch.as_tensor(np.asarray(input))
@@ -137,10 +137,20 @@ def _as_input(input: Any) -> torch.Tensor:
     if input.shape[0] == 0:
         raise ValueError(f"input must have at least one time step, got shape "
                          f"{tuple(input.shape)}")
-    if not bool(torch.isfinite(input.detach()).all()):
+    if check_finite and not bool(torch.isfinite(input.detach()).all()):
         raise ValueError(f"input must be finite, got {int((~torch.isfinite(input)).sum())} "
                          f"non-finite values in a tensor of shape {tuple(input.shape)}")
     return input
+
+
+def _element_shape(u: torch.Tensor, model: NeuronModel) -> torch.Size:
+    """The shape ``[*batch, *neurons]`` of one time slice: input and parameters broadcast."""
+    try:
+        return torch.broadcast_shapes(u.shape[1:], model.param_shape())
+    except RuntimeError:
+        raise ValueError(f"input of shape {tuple(u.shape)} ([T, *neurons]) does not broadcast "
+                         f"with the parameter shape {tuple(model.param_shape())} of "
+                         f"{type(model).__name__}") from None
 
 
 def _record_names(record: Any, model: NeuronModel) -> tuple[str, ...]:
@@ -182,6 +192,7 @@ def simulate(
     precise: bool | None = None,
     detach_reset: bool = False,
     progress: bool = False,
+    backend: str = "auto",
 ) -> Result:
     """Simulate ``model`` driven by ``input`` on a grid of ``dt`` seconds.
 
@@ -200,6 +211,12 @@ def simulate(
         precise: for ``"exact"``, locate spikes inside steps (default True).
         detach_reset: cut the gradient through the reset.
         progress: show a progress bar over time steps.
+        backend: ``"auto"`` (default) runs the fused kernels of :mod:`neurosim.fused`
+            where they support the configuration (LI/LIF/IF/ALIF under ``"euler"``
+            or exact integration with ``precise=False``; CPU) and the reference
+            step loop otherwise; ``"reference"`` always runs the step loop;
+            ``"fused"`` requires the fused kernels (``ValueError`` saying why not).
+            Both give the same Result (same spikes, traces to round-off).
 
     Returns:
         A :class:`Result`. Gradients flow from its tensors to ``input`` and to
@@ -213,15 +230,22 @@ def simulate(
     if not isinstance(model, NeuronModel):
         raise ValueError(f"model must be a neurosim model (LIF, ALIF, ...), got {model!r}")
     u = _as_input(input)
-    try:
-        shape = torch.broadcast_shapes(u.shape[1:], model.param_shape())
-    except RuntimeError:
-        raise ValueError(f"input of shape {tuple(u.shape)} ([T, *neurons]) does not broadcast "
-                         f"with the parameter shape {tuple(model.param_shape())} of "
-                         f"{type(model).__name__}") from None
+    shape = _element_shape(u, model)
     if shape != u.shape[1:]:
         u = u.expand(u.shape[0], *shape)
     names = _record_names(record, model)
+    check_choice("backend", backend, ("auto", "reference", "fused"))
+    if backend != "reference":
+        from . import fused
+
+        reason = fused.why_not(model, method, precise=precise, surrogate=surrogate,
+                               dtype=u.dtype, device=u.device)
+        if reason is None and rtol is None and atol is None:
+            return _simulate_fused(model, u, dt, method, names, surrogate, state, precise,
+                                   detach_reset, progress)
+        if backend == "fused":
+            raise ValueError(f"backend='fused' cannot run this configuration: "
+                             f"{reason or 'rtol/atol only apply to adaptive integration'}")
     step: Step = discretise(model, dt, method, surrogate, detach_reset=detach_reset,
                             rtol=rtol, atol=atol, precise=precise)
     if state is None:
@@ -263,6 +287,66 @@ def simulate(
         model=model,
         dt=dt,
         method=step.integrator.name,
+    )
+
+
+def _simulate_fused(model: NeuronModel, u: torch.Tensor, dt: float, method: Any,
+                    names: tuple[str, ...], surrogate: SurrogateLike, state: State | None,
+                    precise: bool | None, detach_reset: bool, progress: bool) -> Result:
+    """:func:`simulate` on the fused kernels (one call, or chunks with a progress bar)."""
+    from . import fused
+    from .integrators import get_integrator
+
+    T = u.shape[0]
+    refractory = model.spiking and (fused._any_positive(model.t_ref) or (
+        state is not None and fused._any_positive(state["refrac"])))
+    inner = tuple(names) + (("refrac",) if refractory and "refrac" not in names else ())
+    n_chunks = min(T, 100) if progress else 1
+    bounds = np.linspace(0, T, n_chunks + 1).astype(int)
+    outs = []
+    start_state = state
+    for k in tqdm(range(n_chunks), disable=not progress, desc="simulate", unit="chunk"):
+        out = fused.run(model, u[bounds[k]:bounds[k + 1]], dt, method, record=inner,
+                        surrogate=surrogate, state=state, precise=precise,
+                        detach_reset=detach_reset)
+        outs.append(out)
+        state = out.final_state
+    traces = {n: torch.cat([o.traces[n] for o in outs]) if len(outs) > 1 else outs[0].traces[n]
+              for n in inner}
+    shape = u.shape[1:]  # simulate() has broadcast the input to the full shape
+    if model.spiking:
+        spikes = torch.cat([o.spikes for o in outs]) if len(outs) > 1 else outs[0].spikes
+    else:
+        spikes = torch.zeros((T, *shape), dtype=u.dtype, device=u.device)
+    # spike times as the reference step reports them: k*dt + the segment end in the step,
+    # h_r + (dt - h_r) in the state dtype after a refractory segment h_r
+    flat = spikes.detach().reshape(T, -1)
+    k, index = flat.nonzero(as_tuple=True)
+    dt_s = torch.full((), dt, dtype=u.dtype)
+    offset = dt_s.expand(k.shape)
+    if refractory and k.numel():
+        r_all = traces["refrac"].detach().reshape(T, -1)
+        if start_state is None:
+            r0 = torch.zeros(flat.shape[1], dtype=u.dtype)
+        else:
+            r0 = start_state["refrac"].detach().to(u.dtype).reshape(-1)
+        r_prev = torch.where(k > 0, r_all[(k - 1).clamp(min=0), index], r0[index])
+        h_r = torch.minimum(r_prev, dt_s)
+        offset = torch.where(r_prev > 0, h_r + (dt_s - h_r), offset)
+    times = k.numpy() * dt + offset.to(torch.float64).numpy()
+    index = index.numpy()
+    order = np.lexsort((index, times))
+    t = (torch.arange(1, T + 1, dtype=torch.float64) * dt).to(dtype=u.dtype, device=u.device)
+    return Result(
+        t=t,
+        spikes=spikes,
+        traces={n: traces[n] for n in names},
+        spike_index=index[order],
+        spike_time=times[order],
+        final_state=state,
+        model=model,
+        dt=dt,
+        method=get_integrator(method, precise=precise).name,
     )
 
 
