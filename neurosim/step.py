@@ -249,6 +249,10 @@ class Step:
             spikes = spikes + z
             if not bool(crossed.any()):
                 x = adv.x
+                if z.requires_grad and not self.detach_reset:
+                    # the reset's surrogate path exists for every element, spiking or not,
+                    # so one element's gradient never depends on the others of the batch
+                    x = select_reset(crossed, z, adv.x, model.on_spike(adv.x), False)
                 break
             # 3. reset, refractoriness, and the time left
             x = select_reset(crossed, z, adv.x, model.on_spike(adv.x), self.detach_reset)

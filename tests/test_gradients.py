@@ -142,3 +142,25 @@ def test_custom_training_loop_with_discretise():
     assert losses[-1] < 0.2 * losses[0]
     assert math.isfinite(losses[-1])
     assert neurosim.Step is type(step)
+
+
+@pytest.mark.parametrize("backend", ["reference", "fused"])
+def test_gradient_of_one_neuron_does_not_depend_on_the_rest_of_the_batch(backend):
+    """The reset's surrogate path exists in every step for every element, so a neuron's
+    gradient is the same alone and next to a neuron that spikes when it does not."""
+    model = neurosim.LIF(tau_mem=10e-3, reset="subtract")
+    T = 60
+    quiet = torch.full((T,), 0.9, dtype=torch.float64)  # stays below threshold
+    loud = torch.full((T,), 5.0, dtype=torch.float64)   # spikes often
+
+    def grad_of_first(columns):
+        u = torch.stack(columns, dim=1).requires_grad_(True)
+        res = neurosim.simulate(model, u, 1e-3, method="euler", backend=backend,
+                                surrogate="sigmoid")
+        res.v[:, 0].sum().backward()
+        return u.grad[:, 0]
+
+    alone = grad_of_first([quiet])
+    beside = grad_of_first([quiet, loud])
+    assert bool((alone != 0).any())
+    torch.testing.assert_close(alone, beside, rtol=1e-14, atol=0)

@@ -296,8 +296,9 @@ class _FusedLoop(torch.autograd.Function):
         spikes = _buffer((T, M), spike_dtype) if spiking else _empty(dtype)
         rec = (cfg[K.REC_V], cfg[K.REC_I], cfg[K.REC_B], cfg[K.REC_R])
         hist = [_buffer((T, M), dtype) if r else _empty(dtype) for r in rec]
-        nblk = (M + K.BLOCK - 1) // K.BLOCK
-        anyc = np.zeros((nblk, T) if save and spiking else (0, 0), dtype=np.int8)
+        # the per-step "any element spiked" record of the kernels is not needed: the
+        # reset's surrogate path is present in every step for every element (as in Step)
+        anyc = np.zeros((0, 0), dtype=np.int8)
         scalar = u.detach().numpy().dtype.type
         if _hot(cfg):
             bad = _launch(K.forward_hot, T * M, cfg, _np(P), _np(u), scalar(dt), _np(xs[0]),
@@ -308,7 +309,7 @@ class _FusedLoop(torch.autograd.Function):
         if bad:
             raise ValueError(f"input must be finite, got {bad} non-finite values in a tensor "
                              f"of shape {tuple(u.shape)}")
-        ctx.anyc = anyc.any(axis=0).astype(np.int8) if anyc.size else np.zeros(T, np.int8)
+        ctx.anyc = np.full(T, 1 if spiking else 0, dtype=np.int8)
         ctx.cfg, ctx.dt, ctx.surr = cfg, dt, surr
         ctx.set_materialize_grads(False)  # unused outputs: None, not a zero tensor
         if save:

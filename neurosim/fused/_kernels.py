@@ -158,8 +158,8 @@ def forward(flags, P, u, dt, xv, xi, xb, xr, spikes, hv, hi, hb, hr_, anyc):
     output of spiking models; ``hv, hi, hb, hr_`` ([T, M] or empty) the state at
     the end of each step, where the matching ``REC_*`` flag is set. ``anyc``
     ([n_blocks, T] or empty) records whether any element of a block spiked at a
-    step (the reference applies its reset, and its gradient path, only in steps
-    where some element of the whole batch crossed).
+    step; the caller passes it empty (no record), since the reset's gradient path
+    is present in every step (see ``backward``).
     """
     T, M = u.shape
     cfg = (flags[0], flags[1], flags[2], flags[3], flags[4], flags[5], flags[6], flags[7],
@@ -222,8 +222,10 @@ def backward(flags, P, u, dt, sa, sw, x0v, x0i, x0b, x0r, hv, hi, hb, hr_, anyc,
     """Surrogate BPTT through :func:`forward`, in reverse time.
 
     ``x0*`` are the initial state, ``h*`` the saved state at the end of every step
-    (all variables of the model); ``anyc`` ([T]) whether any element spiked at
-    each step. ``gspk`` and ``gt*`` are the gradients of the
+    (all variables of the model); ``anyc`` ([T]) whether the reset's surrogate
+    gradient path is present at each step (the caller passes ones for spiking
+    models: as in :class:`neurosim.step.Step`, it is present for every element in
+    every step, so no element's gradient depends on the rest of the batch). ``gspk`` and ``gt*`` are the gradients of the
     spike output and of the recorded traces ([T, M] or empty). ``gx*`` ([M]) hold
     the gradient of the final state on entry and of the initial state on exit.
     ``gu`` ([T, M] or empty) receives the input gradient and ``gP`` ([N_COEF, M],
