@@ -177,27 +177,24 @@ def make_net(lib: str) -> Callable[[torch.Tensor], torch.Tensor] | None:
     nn = torch.nn
     torch.manual_seed(0)
     if lib == "neurosim-fused" or lib == "neurosim-reference":
-        import neurosim as ns
-        from neurosim import fused
+        from neurosim.nn import LIFLayer, LILayer
 
-        lif = ns.LIF(tau_mem=TAU, reset="subtract")
-        li = ns.LI(tau_mem=TAU)
-        method = ns.ExactExponential(precise=False)
         backend = "fused" if lib == "neurosim-fused" else "reference"
 
         class Net(nn.Module):
+            """The user-facing training modules (neurosim.nn), on either backend."""
+
             def __init__(self):
                 super().__init__()
                 self.fc1, self.fc2 = nn.Linear(N_IN, N_HID), nn.Linear(N_HID, N_OUT)
+                self.lif = LIFLayer(tau_mem=TAU, reset="subtract", dt=DT, method="exact",
+                                    backend=backend)
+                self.li = LILayer(tau_mem=TAU, dt=DT, method="exact", backend=backend)
 
             def forward(self, x):
-                cur = self.fc1(x)
-                if backend == "fused":
-                    spk = fused.run(lif, cur, DT, method).spikes
-                    return fused.run(li, self.fc2(spk), DT, method, record="v").traces["v"]
-                spk = ns.simulate(lif, cur, DT, method, record=None, backend=backend).spikes
-                return ns.simulate(li, self.fc2(spk), DT, method, record="v",
-                                   backend=backend).v
+                spk, _ = self.lif(self.fc1(x))
+                v, _ = self.li(self.fc2(spk))
+                return v
 
         return Net()
     if lib == "snntorch":

@@ -7,8 +7,8 @@ end of each step, after any reset, so ``result.t[k] = (k+1)·dt``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -234,69 +234,140 @@ def simulate(
     if shape != u.shape[1:]:
         u = u.expand(u.shape[0], *shape)
     names = _record_names(record, model)
-    check_choice("backend", backend, ("auto", "reference", "fused"))
-    if backend != "reference":
-        from . import fused
-
-        reason = fused.why_not(model, method, precise=precise, surrogate=surrogate,
-                               dtype=u.dtype, device=u.device)
-        if reason is None and rtol is None and atol is None:
-            return _simulate_fused(model, u, dt, method, names, surrogate, state, precise,
-                                   detach_reset, progress)
-        if backend == "fused":
-            raise ValueError(f"backend='fused' cannot run this configuration: "
-                             f"{reason or 'rtol/atol only apply to adaptive integration'}")
     step: Step = discretise(model, dt, method, surrogate, detach_reset=detach_reset,
                             rtol=rtol, atol=atol, precise=precise)
     if state is None:
         state = model.initial_state(shape, dtype=u.dtype, device=u.device)
     else:
         _check_state(state, model, shape)
-
-    T = u.shape[0]
-    spikes_out: list[torch.Tensor] = []
-    traces: dict[str, list[torch.Tensor]] = {n: [] for n in names}
-    ev_index: list[torch.Tensor] = []
-    ev_time: list[torch.Tensor] = []
-    for k in tqdm(range(T), disable=not progress, desc="simulate", unit="step"):
-        s, state, events = step.with_events(state, u[k])
-        spikes_out.append(s)
-        for n in names:
-            traces[n].append(state[n])
-        for ev in events:
-            flat = ev.mask.reshape(-1)
-            idx = flat.nonzero().squeeze(1)
-            ev_index.append(idx)
-            ev_time.append(k * dt + ev.offset.detach().reshape(-1)[idx].to(torch.float64))
-
-    if ev_index:
-        index = torch.cat(ev_index).cpu().numpy()
-        times = torch.cat(ev_time).cpu().numpy()
-        order = np.lexsort((index, times))
-        index, times = index[order], times[order]
-    else:
-        index, times = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
-    t = (torch.arange(1, T + 1, dtype=torch.float64) * dt).to(dtype=u.dtype, device=u.device)
+    out = run_steps(step, u, state, names, events=True, progress=progress, backend=backend)
+    t = (torch.arange(1, u.shape[0] + 1, dtype=torch.float64) * dt).to(dtype=u.dtype,
+                                                                       device=u.device)
     return Result(
         t=t,
-        spikes=torch.stack(spikes_out),
-        traces={n: torch.stack(v) for n, v in traces.items()},
-        spike_index=index,
-        spike_time=times,
-        final_state=state,
+        spikes=out.spikes,
+        traces=out.traces,
+        spike_index=out.spike_index,
+        spike_time=out.spike_time,
+        final_state=out.final_state,
         model=model,
         dt=dt,
         method=step.integrator.name,
     )
 
 
-def _simulate_fused(model: NeuronModel, u: torch.Tensor, dt: float, method: Any,
-                    names: tuple[str, ...], surrogate: SurrogateLike, state: State | None,
-                    precise: bool | None, detach_reset: bool, progress: bool) -> Result:
-    """:func:`simulate` on the fused kernels (one call, or chunks with a progress bar)."""
-    from . import fused
-    from .integrators import get_integrator
+class StepsOutput(NamedTuple):
+    """What :func:`run_steps` returns.
 
+    Attributes:
+        spikes: spike counts per step ``[T, *shape]`` (zeros for non-spiking models).
+        traces: the recorded state variables, each ``[T, *shape]``.
+        final_state: the state after the last step.
+        spike_index, spike_time: flat neuron index and time (s, float64) of every
+            spike, sorted by time (``None`` unless ``events=True``).
+    """
+
+    spikes: torch.Tensor
+    traces: dict[str, torch.Tensor]
+    final_state: State
+    spike_index: np.ndarray | None
+    spike_time: np.ndarray | None
+
+
+def _fused_reason(step: Step, u: torch.Tensor, recurrent: torch.Tensor | None) -> str | None:
+    """Why the fused kernels cannot run this loop (``None``: they can)."""
+    from . import fused
+
+    if recurrent is not None:
+        return "recurrent connections need the reference path"
+    if step.multi_spike or step.reset_delay != "none" or step.v_min is not None:
+        return "multi_spike, reset_delay and v_min need the reference path"
+    return fused.why_not(step.model, step.integrator, surrogate=step.surrogate,
+                         dtype=u.dtype, device=u.device)
+
+
+def run_steps(
+    step: Step,
+    input: torch.Tensor,
+    state: State,
+    record: Sequence[str] = (),
+    *,
+    recurrent: torch.Tensor | None = None,
+    events: bool = False,
+    progress: bool = False,
+    backend: str = "auto",
+) -> StepsOutput:
+    r"""The one time loop of neurosim: ``step`` applied to every time slice of ``input``.
+
+    :func:`simulate`, the sequence layers of :mod:`neurosim.nn` and the sweeps all
+    run through it. Step ``k`` covers :math:`[k\,dt, (k+1)\,dt]` with ``input[k]``;
+    traces hold the state at the end of each step, after any reset.
+
+    Args:
+        step: the step function (:func:`~neurosim.discretise`).
+        input: ``[T, *shape]``, already of the state's shape, dtype and device.
+        state: the initial state (``state["z"]``, the previous spikes, with ``recurrent``).
+        record: state variables to record.
+        recurrent: optional weights ``W`` ``[n, n]`` of dense recurrence: the input of
+            step *k* is :math:`u_k + W z_{k-1}`, and the state carries the spikes ``z``.
+        events: also collect every spike's neuron index and time (seconds).
+        progress: show a progress bar.
+        backend: ``"auto"``: the fused kernels of :mod:`neurosim.fused` where they
+            support the configuration, else the reference loop; ``"reference"``;
+            ``"fused"`` (``ValueError`` saying why not, where they cannot).
+
+    Returns:
+        A :class:`StepsOutput`.
+    """
+    check_choice("backend", backend, ("auto", "reference", "fused"))
+    u = input
+    record = tuple(record)
+    if backend != "reference":
+        reason = _fused_reason(step, u, recurrent)
+        if reason is None:
+            return _run_fused(step, u, state, record, events, progress)
+        if backend == "fused":
+            raise ValueError(f"backend='fused' cannot run this configuration: {reason}")
+    model, dt = step.model, step.dt
+    T = u.shape[0]
+    spikes_out: list[torch.Tensor] = []
+    traces: dict[str, list[torch.Tensor]] = {n: [] for n in record}
+    ev_index: list[torch.Tensor] = []
+    ev_time: list[torch.Tensor] = []
+    for k in tqdm(range(T), disable=not progress, desc="simulate", unit="step"):
+        x = u[k]
+        if recurrent is not None:
+            x = x + torch.nn.functional.linear(state["z"], recurrent)
+        s, new_state, evs = step.with_events(state, x)
+        if recurrent is not None:
+            new_state["z"] = s
+        state = new_state
+        spikes_out.append(s)
+        for n in record:
+            traces[n].append(state[n])
+        if events:
+            for ev in evs:
+                idx = ev.mask.reshape(-1).nonzero().squeeze(1)
+                ev_index.append(idx)
+                ev_time.append(k * dt + ev.offset.detach().reshape(-1)[idx].to(torch.float64))
+    index = times = None
+    if events and ev_index:
+        index = torch.cat(ev_index).cpu().numpy()
+        times = torch.cat(ev_time).cpu().numpy()
+        order = np.lexsort((index, times))
+        index, times = index[order], times[order]
+    elif events or not model.spiking:
+        index, times = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+    return StepsOutput(torch.stack(spikes_out), {n: torch.stack(v) for n, v in traces.items()},
+                       state, index, times)
+
+
+def _run_fused(step: Step, u: torch.Tensor, state: State | None, names: tuple[str, ...],
+               events: bool, progress: bool) -> StepsOutput:
+    """:func:`run_steps` on the fused kernels (one call, or chunks with a progress bar)."""
+    from . import fused
+
+    model, dt = step.model, step.dt
     T = u.shape[0]
     refractory = model.spiking and (fused._any_positive(model.t_ref) or (
         state is not None and fused._any_positive(state["refrac"])))
@@ -306,18 +377,20 @@ def _simulate_fused(model: NeuronModel, u: torch.Tensor, dt: float, method: Any,
     outs = []
     start_state = state
     for k in tqdm(range(n_chunks), disable=not progress, desc="simulate", unit="chunk"):
-        out = fused.run(model, u[bounds[k]:bounds[k + 1]], dt, method, record=inner,
-                        surrogate=surrogate, state=state, precise=precise,
-                        detach_reset=detach_reset)
+        out = fused.run(model, u[bounds[k]:bounds[k + 1]], dt, step.integrator, record=inner,
+                        surrogate=step.surrogate, state=state,
+                        detach_reset=step.detach_reset)
         outs.append(out)
         state = out.final_state
     traces = {n: torch.cat([o.traces[n] for o in outs]) if len(outs) > 1 else outs[0].traces[n]
               for n in inner}
-    shape = u.shape[1:]  # simulate() has broadcast the input to the full shape
+    shape = u.shape[1:]
     if model.spiking:
         spikes = torch.cat([o.spikes for o in outs]) if len(outs) > 1 else outs[0].spikes
     else:
         spikes = torch.zeros((T, *shape), dtype=u.dtype, device=u.device)
+    if not events:
+        return StepsOutput(spikes, {n: traces[n] for n in names}, state, None, None)
     # spike times as the reference step reports them: k*dt + the segment end in the step,
     # h_r + (dt - h_r) in the state dtype after a refractory segment h_r
     flat = spikes.detach().reshape(T, -1)
@@ -336,18 +409,8 @@ def _simulate_fused(model: NeuronModel, u: torch.Tensor, dt: float, method: Any,
     times = k.numpy() * dt + offset.to(torch.float64).numpy()
     index = index.numpy()
     order = np.lexsort((index, times))
-    t = (torch.arange(1, T + 1, dtype=torch.float64) * dt).to(dtype=u.dtype, device=u.device)
-    return Result(
-        t=t,
-        spikes=spikes,
-        traces={n: traces[n] for n in names},
-        spike_index=index[order],
-        spike_time=times[order],
-        final_state=state,
-        model=model,
-        dt=dt,
-        method=get_integrator(method, precise=precise).name,
-    )
+    return StepsOutput(spikes, {n: traces[n] for n in names}, state, index[order],
+                       times[order])
 
 
-__all__ = ["Result", "simulate"]
+__all__ = ["Result", "StepsOutput", "run_steps", "simulate"]

@@ -225,9 +225,10 @@ def backward(flags, P, u, dt, sa, sw, x0v, x0i, x0b, x0r, hv, hi, hb, hr_, anyc,
     (all variables of the model); ``anyc`` ([T]) whether the reset's surrogate
     gradient path is present at each step (the caller passes ones for spiking
     models: as in :class:`neurosim.step.Step`, it is present for every element in
-    every step, so no element's gradient depends on the rest of the batch). ``gspk`` and ``gt*`` are the gradients of the
-    spike output and of the recorded traces ([T, M] or empty). ``gx*`` ([M]) hold
-    the gradient of the final state on entry and of the initial state on exit.
+    every step, so no element's gradient depends on the rest of the batch).
+    ``gspk`` and ``gt*`` are the gradients of the spike output and of the
+    recorded traces ([T, M] or empty). ``gx*`` ([M]) hold the gradient of the
+    final state on entry and of the initial state on exit.
     ``gu`` ([T, M] or empty) receives the input gradient and ``gP`` ([N_COEF, M],
     float64) the gradients of the coefficients, summed over time. ``sa, sw`` are
     the surrogate's scale parameters.

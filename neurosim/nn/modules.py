@@ -40,9 +40,10 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from .._checks import describe
+from .._checks import check_choice, describe
 from ..integrators import METHODS, ExactExponential, get_integrator
 from ..models import ALIF, IF, LI, LIF, NeuronModel
+from ..simulate import run_steps
 from ..state import State
 from ..step import Step
 from ..surrogate import SurrogateLike, get_surrogate
@@ -84,6 +85,11 @@ class NeuronModule(nn.Module):
             only; an integrator object keeps its own setting). Default ``False``:
             spikes on the grid, the usual choice for training.
         multi_spike, reset_delay, v_min: grid-step options of :class:`~neurosim.step.Step`.
+        backend: for layers, ``"auto"`` (default: the fused kernels of
+            :mod:`neurosim.fused` where they support the configuration — no
+            recurrence, LI/LIF/IF/ALIF under Euler or exact integration on the grid,
+            CPU — else the reference loop), ``"reference"`` or ``"fused"``; see
+            :func:`neurosim.simulate.run_steps`. Cells always take one reference step.
         **params: the model's parameters (``tau_mem`` in s, ``v_th``, ``reset``, ...),
             floats or tensors; defaults are the model's.
     """
@@ -106,9 +112,12 @@ class NeuronModule(nn.Module):
         multi_spike: bool = False,
         reset_delay: str = "none",
         v_min: float | None = None,
+        backend: str = "auto",
         **params: Any,
     ) -> None:
         super().__init__()
+        check_choice("backend", backend, ("auto", "reference", "fused"))
+        self.backend = backend
         self.size = _as_size(size)
         fields = {f.name for f in dataclasses.fields(self.model_cls)}
         unknown = sorted(set(params) - fields)
@@ -241,16 +250,15 @@ class NeuronModule(nn.Module):
             raise ValueError(f"input must be finite, got {int((~torch.isfinite(x)).sum())} "
                              f"non-finite values in a tensor of shape {tuple(x.shape)}")
 
-    def _advance(self, step: Step, x: torch.Tensor, state: State,
-                 w_rec: torch.Tensor | None) -> tuple[torch.Tensor, State]:
-        """One step: recurrent input, the core step, and the module's output."""
-        if w_rec is not None:
-            x = x + nn.functional.linear(state["z"], w_rec)
-        z, new = step(state, x)
-        if w_rec is not None:
-            new["z"] = z
-        out = z if step.model.spiking else new[step.model.membrane]
-        return out, new
+    def _run(self, step: Step, input: torch.Tensor, state: State, record: tuple[str, ...],
+             backend: str) -> tuple[torch.Tensor, State, dict[str, torch.Tensor]]:
+        """The module's output over ``input [T, ...]`` from neurosim's one time loop."""
+        membrane = step.model.membrane
+        inner = record if step.model.spiking or membrane in record else record + (membrane,)
+        run = run_steps(step, input, state, inner, recurrent=self.recurrent_matrix(),
+                        backend=backend)
+        out = run.spikes if step.model.spiking else run.traces[membrane]
+        return out, run.final_state, {n: run.traces[n] for n in record}
 
     def extra_repr(self) -> str:
         params = ", ".join(f"{k}={describe(v)}" for k, v in self.parameter_values().items()
@@ -277,7 +285,8 @@ class Cell(NeuronModule):
         step = self.make_step()
         if state is None:
             state = self.initial_state(input, step)
-        return self._advance(step, input, state, self.recurrent_matrix())
+        out, state, _ = self._run(step, input.unsqueeze(0), state, (), "reference")
+        return out[0], state
 
 
 class Layer(NeuronModule):
@@ -291,7 +300,7 @@ class Layer(NeuronModule):
 
     def run(self, input: torch.Tensor, state: State | None = None,
             record: Iterable[str] = ()) -> tuple[torch.Tensor, State, dict[str, torch.Tensor]]:
-        """The time loop of the layer (the one place a fused fast path would dispatch).
+        """Run the sequence through :func:`neurosim.simulate.run_steps` (fused where supported).
 
         Args:
             input: ``[T, *batch, *neurons]``, time-major.
@@ -312,15 +321,7 @@ class Layer(NeuronModule):
         for name in record:
             if name not in state:
                 raise ValueError(f"record: no state variable {name!r}; available {list(state)}")
-        w_rec = self.recurrent_matrix()
-        outs: list[torch.Tensor] = []
-        traces: dict[str, list[torch.Tensor]] = {n: [] for n in record}
-        for t in range(input.shape[0]):
-            out, state = self._advance(step, input[t], state, w_rec)
-            outs.append(out)
-            for n in record:
-                traces[n].append(state[n])
-        return torch.stack(outs), state, {n: torch.stack(v) for n, v in traces.items()}
+        return self._run(step, input, state, record, self.backend)
 
 
 def _doc(model: type[NeuronModel], kind: str) -> str:
