@@ -5,7 +5,7 @@ leaky-integrator (LI) readouts; the class is the readout with the largest membra
 maximum over the presentation (max-membrane cross-entropy), trained by BPTT with
 surrogate gradients through neurosim's exact-exponential step.
 
-    python examples/train_digits.py                 # 97 % test accuracy, ~85 s of CPU time
+    python examples/train_digits.py                 # ~97 % test accuracy, seconds on 2 cores
     python examples/train_digits.py --train-tau     # also learns per-neuron time constants
     python examples/train_digits.py --encoding rate
     python examples/train_digits.py --smoke         # a few seconds, for CI
