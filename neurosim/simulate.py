@@ -328,7 +328,7 @@ def run_steps(
             return _run_fused(step, u, state, record, events, progress)
         if backend == "fused":
             raise ValueError(f"backend='fused' cannot run this configuration: {reason}")
-    model, dt = step.model, step.dt
+    dt = step.dt
     T = u.shape[0]
     spikes_out: list[torch.Tensor] = []
     traces: dict[str, list[torch.Tensor]] = {n: [] for n in record}
@@ -356,7 +356,7 @@ def run_steps(
         times = torch.cat(ev_time).cpu().numpy()
         order = np.lexsort((index, times))
         index, times = index[order], times[order]
-    elif events or not model.spiking:
+    elif events:
         index, times = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
     return StepsOutput(torch.stack(spikes_out), {n: torch.stack(v) for n, v in traces.items()},
                        state, index, times)
