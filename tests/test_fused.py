@@ -263,3 +263,33 @@ def test_fused_training_input_gradient_only(kind, method):
     assert grads[0].abs().max() > 0
     torch.testing.assert_close(grads[1], grads[0], rtol=1e-4,
                                atol=1e-4 * float(grads[0].abs().max()))
+
+
+@pytest.mark.parametrize("method", ["euler", "exact"])
+@pytest.mark.parametrize("kind", ["LI", "LIF", "LIF_syn", "ALIF", "IF"])
+def test_fused_compact_coefficients_across_blocks(kind, method):
+    """Without gradients, uniform parameters are passed as one block of columns.
+
+    Several blocks (the last one partial): spikes, traces and final state must equal
+    the reference loop, for the vectorised (LIF, IF) and the generic kernel (LI, ALIF,
+    and refractory LIF under Euler).
+    """
+    from neurosim.fused import _kernels as K
+
+    n = 2 * K.BLOCK + 277
+    t_ref = 2.3e-3 if (kind == "LIF" and method == "euler") else 0.0
+    model = _model(kind, "subtract", t_ref=t_ref, dtype=torch.float32)
+    u = _input(model, T=60, n=n, dtype=torch.float32).detach()
+    u = u * (1 + torch.linspace(0, 1, n))  # a different firing rate per block
+    integrator = ns.get_integrator(METHODS[method])
+    P = fused._coefficients(model, integrator, DT, torch.Size([n]), torch.float32, compact=True)
+    assert P.shape == (K.N_COEF, K.BLOCK)
+    with torch.no_grad():
+        ref = ns.simulate(model, u, DT, METHODS[method], record="all", backend="reference")
+        fus = ns.simulate(model, u, DT, METHODS[method], record="all", backend="fused")
+    if model.spiking:
+        assert torch.equal(fus.spikes, ref.spikes) and ref.spikes[:, -100:].sum() > 0
+    for name in model.state_names:
+        torch.testing.assert_close(fus.traces[name], ref.traces[name], rtol=0, atol=1e-6)
+        torch.testing.assert_close(fus.final_state[name], ref.final_state[name], rtol=0,
+                                   atol=1e-6)

@@ -168,9 +168,19 @@ def _row(value, shape: torch.Size, dtype: torch.dtype) -> torch.Tensor:
     return t.to(dtype).expand(shape).reshape(-1)
 
 
+def _params_need_grad(model: NeuronModel) -> bool:
+    return any(isinstance(v, torch.Tensor) and v.requires_grad for v in model.params().values())
+
+
 def _coefficients(model: NeuronModel, integrator: Integrator, dt: float, shape: torch.Size,
-                  dtype: torch.dtype) -> torch.Tensor:
-    """The per-element coefficient rows ``P`` ([N_COEF, M]) the kernels read, differentiably."""
+                  dtype: torch.dtype, compact: bool = False) -> torch.Tensor:
+    """The per-element coefficient rows ``P`` ([N_COEF, M]) the kernels read, differentiably.
+
+    With ``compact`` and parameters that are the same for every element, ``P`` has
+    only ``min(M, BLOCK)`` columns (the forward kernels then read column ``m - lo``
+    of each block): at a million neurons the full rows would cost more memory
+    traffic than a hundred steps of the simulation. Only for runs without gradients.
+    """
     model = model.cast(dtype)
     p = model.params()
     zero = torch.zeros((), dtype=dtype)
@@ -203,6 +213,10 @@ def _coefficients(model: NeuronModel, integrator: Integrator, dt: float, shape: 
             rows[K.TAU_SYN] = p["tau_syn"]
         if isinstance(model, ALIF):
             rows[K.TAU_ADAPT] = p["tau_adapt"]
+    if compact and all(not isinstance(r, torch.Tensor) or r.numel() == 1 for r in rows):
+        cols = min(shape.numel(), K.BLOCK)
+        return torch.stack([_row(r, torch.Size([1]), dtype) for r in rows]).expand(
+            K.N_COEF, cols).contiguous()
     return torch.stack([_row(r, shape, dtype) for r in rows])
 
 
@@ -441,9 +455,9 @@ def run(
 
     x0 = [flat("v", True), flat("i", syn), flat("b", adapt), flat("refrac", spiking)]
     refrac = spiking and (_any_positive(model.t_ref) or _any_positive(x0[3]))
-    P = _coefficients(model, integrator, dt, shape, dtype)
     needs_grad = torch.is_grad_enabled() and (
-        P.requires_grad or u2.requires_grad or any(x.requires_grad for x in x0))
+        _params_need_grad(model) or u2.requires_grad or any(x.requires_grad for x in x0))
+    P = _coefficients(model, integrator, dt, shape, dtype, compact=not needs_grad)
     code, sa, sw = _surrogate_code(get_surrogate(surrogate))
     cfg = [0] * K.N_CFG
     cfg[K.EXACT] = int(isinstance(integrator, ExactExponential))
