@@ -229,7 +229,7 @@ def simulate(
     dt = check_dt(dt)
     if not isinstance(model, NeuronModel):
         raise ValueError(f"model must be a neurosim model (LIF, ALIF, ...), got {model!r}")
-    u = _as_input(input)
+    u = _as_input(input, check_finite=False)  # checked by run_steps, or by the fused kernel
     shape = _element_shape(u, model)
     if shape != u.shape[1:]:
         u = u.expand(u.shape[0], *shape)
@@ -240,7 +240,8 @@ def simulate(
         state = model.initial_state(shape, dtype=u.dtype, device=u.device)
     else:
         _check_state(state, model, shape)
-    out = run_steps(step, u, state, names, events=True, progress=progress, backend=backend)
+    out = run_steps(step, u, state, names, events=True, progress=progress, backend=backend,
+                    check_finite=True)
     t = (torch.arange(1, u.shape[0] + 1, dtype=torch.float64) * dt).to(dtype=u.dtype,
                                                                        device=u.device)
     return Result(
@@ -296,6 +297,7 @@ def run_steps(
     events: bool = False,
     progress: bool = False,
     backend: str = "auto",
+    check_finite: bool = False,
 ) -> StepsOutput:
     r"""The one time loop of neurosim: ``step`` applied to every time slice of ``input``.
 
@@ -315,6 +317,9 @@ def run_steps(
         backend: ``"auto"``: the fused kernels of :mod:`neurosim.fused` where they
             support the configuration, else the reference loop; ``"reference"``;
             ``"fused"`` (``ValueError`` saying why not, where they cannot).
+        check_finite: raise ``ValueError`` if ``input`` holds NaN or infinity. The fused
+            kernels always count non-finite inputs as they stream them (no extra pass);
+            the reference loop checks first only when asked.
 
     Returns:
         A :class:`StepsOutput`.
@@ -328,6 +333,8 @@ def run_steps(
             return _run_fused(step, u, state, record, events, progress)
         if backend == "fused":
             raise ValueError(f"backend='fused' cannot run this configuration: {reason}")
+    if check_finite:
+        _as_input(u)
     dt = step.dt
     T = u.shape[0]
     spikes_out: list[torch.Tensor] = []

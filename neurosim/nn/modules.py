@@ -256,7 +256,7 @@ class NeuronModule(nn.Module):
         membrane = step.model.membrane
         inner = record if step.model.spiking or membrane in record else record + (membrane,)
         run = run_steps(step, input, state, inner, recurrent=self.recurrent_matrix(),
-                        backend=backend)
+                        backend=backend, check_finite=True)
         out = run.spikes if step.model.spiking else run.traces[membrane]
         return out, run.final_state, {n: run.traces[n] for n in record}
 
@@ -313,7 +313,6 @@ class Layer(NeuronModule):
             raise ValueError(f"input must be a tensor [T, *batch, *neurons] with T >= 1, got "
                              f"{getattr(input, 'shape', type(input).__name__)}")
         self._check_slice(input[0], "input[t]")
-        self._check_finite(input)
         record = (record,) if isinstance(record, str) else tuple(record)
         step = self.make_step()
         if state is None:
