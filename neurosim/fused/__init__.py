@@ -225,7 +225,7 @@ def _np(t: torch.Tensor):
     return t.detach().numpy()
 
 
-_HUGE = 1 << 23  # buffers from 8 MiB up are mapped with transparent huge pages
+_HUGE = 1 << 20  # buffers from 1 MiB up are pooled mappings with transparent huge pages
 #: freed large output buffers kept for reuse (bytes; 0 turns the pool off): a reused
 #: buffer has its pages mapped already, so it costs no page faults (torch's CUDA
 #: caching allocator does the same for GPU memory)
@@ -355,12 +355,16 @@ class _FusedLoop(torch.autograd.Function):
 
         gx = [carry(gxv, True), carry(gxi, cfg[K.SYN]), carry(gxb, cfg[K.ADAPT])]
         gu = torch.empty((T, M), dtype=dtype) if cfg[K.NEED_GU] else _empty(dtype)
-        gP = torch.zeros((K.N_COEF, M), dtype=torch.float64)
         code, sa, sw = ctx.surr
         cfg[K.SURR] = code
+        hot = _hot(cfg) and gspk is not None and ghv is None and ghi is None
+        # the coefficient gradients, summed over time per element; the vectorised
+        # SuperSpike kernel leaves them alone where no coefficient needs a gradient
+        sums = cfg[K.NEED_GP] or not hot or code != K.SUPERSPIKE
+        gP = torch.zeros((K.N_COEF, M if sums else 0), dtype=torch.float64)
         scalar = u.detach().numpy().dtype.type
-        if _hot(cfg) and gspk is not None and ghv is None and ghi is None:
-            gu_all = gu if gu.numel() else torch.empty((T, M), dtype=dtype)
+        if hot:
+            gu_all = gu if gu.numel() else _buffer((T, M), dtype)
             gi = gx[1] if gx[1].numel() else x0i.detach()
             _launch(K.backward_hot, T * M, cfg, _np(P), _np(u), scalar(ctx.dt), float(sa),
                     float(sw), _np(x0v), _np(x0i), _np(hv), _np(hi), ctx.anyc,
@@ -370,9 +374,9 @@ class _FusedLoop(torch.autograd.Function):
                        _np(x0v), _np(x0i), _np(x0b), _np(x0r), _np(hv), _np(hi), _np(hb),
                        _np(hr), ctx.anyc, _np(grad2(gspk)), _np(grad2(ghv)), _np(grad2(ghi)),
                        _np(grad2(ghb)), *(_np(g) for g in gx), _np(gu), _np(gP))
-        gP = gP.to(dtype)
+        out_gP = gP.to(dtype) if cfg[K.NEED_GP] else None
         out_gx = [g if g.numel() else None for g in gx]
-        return (gP, gu if cfg[K.NEED_GU] else None, *out_gx, None, None, None, None, None,
+        return (out_gP, gu if cfg[K.NEED_GU] else None, *out_gx, None, None, None, None, None,
                 None)
 
 
