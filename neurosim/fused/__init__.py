@@ -354,7 +354,7 @@ class _FusedLoop(torch.autograd.Function):
             return torch.zeros(M, dtype=dtype) if g is None else g.detach().clone()
 
         gx = [carry(gxv, True), carry(gxi, cfg[K.SYN]), carry(gxb, cfg[K.ADAPT])]
-        gu = torch.empty((T, M), dtype=dtype) if cfg[K.NEED_GU] else _empty(dtype)
+        gu = _buffer((T, M), dtype) if cfg[K.NEED_GU] else _empty(dtype)
         code, sa, sw = ctx.surr
         cfg[K.SURR] = code
         hot = _hot(cfg) and gspk is not None and ghv is None and ghi is None
