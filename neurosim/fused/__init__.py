@@ -215,7 +215,8 @@ def _coefficients(model: NeuronModel, integrator: Integrator, dt: float, shape: 
             rows[K.TAU_ADAPT] = p["tau_adapt"]
     if compact and all(not isinstance(r, torch.Tensor) or r.numel() == 1 for r in rows):
         cols = min(shape.numel(), K.BLOCK)
-        return torch.stack([_row(r, torch.Size([1]), dtype) for r in rows]).expand(
+        one = [r.reshape(()) if isinstance(r, torch.Tensor) else r for r in rows]
+        return torch.stack([_row(r, torch.Size([1]), dtype) for r in one]).expand(
             K.N_COEF, cols).contiguous()
     return torch.stack([_row(r, shape, dtype) for r in rows])
 
