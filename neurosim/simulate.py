@@ -384,7 +384,9 @@ def _run_fused(step: Step, u: torch.Tensor, state: State | None, names: tuple[st
     outs = []
     start_state = state
     for k in tqdm(range(n_chunks), disable=not progress, desc="simulate", unit="chunk"):
-        out = fused.run(model, u[bounds[k]:bounds[k + 1]], dt, step.integrator, record=inner,
+        # one chunk: the input itself (a slice would add a zero-filled gradient copy)
+        chunk = u if n_chunks == 1 else u[bounds[k]:bounds[k + 1]]
+        out = fused.run(model, chunk, dt, step.integrator, record=inner,
                         surrogate=step.surrogate, state=state,
                         detach_reset=step.detach_reset)
         outs.append(out)
