@@ -172,15 +172,41 @@ def _params_need_grad(model: NeuronModel) -> bool:
     return any(isinstance(v, torch.Tensor) and v.requires_grad for v in model.params().values())
 
 
+#: coefficient rows of models whose parameters are all numbers, by (model, method, dt,
+#: dtype, columns): a layer with fixed time constants computes its propagator once
+_P_CACHE: dict[tuple, torch.Tensor] = {}
+_P_CACHE_SIZE = 64
+
+
 def _coefficients(model: NeuronModel, integrator: Integrator, dt: float, shape: torch.Size,
                   dtype: torch.dtype, compact: bool = False) -> torch.Tensor:
     """The per-element coefficient rows ``P`` ([N_COEF, M]) the kernels read, differentiably.
 
     With ``compact`` and parameters that are the same for every element, ``P`` has
-    only ``min(M, BLOCK)`` columns (the forward kernels then read column ``m - lo``
-    of each block): at a million neurons the full rows would cost more memory
-    traffic than a hundred steps of the simulation. Only for runs without gradients.
+    only ``min(M, BLOCK)`` columns (the kernels then read column ``m - lo`` of each
+    block): at a million neurons the full rows would cost more memory traffic than
+    a hundred steps of the simulation. Only where no coefficient needs a gradient.
+    Compact rows of numeric (non-tensor) parameters are cached.
     """
+    params = model.params()
+    key = None
+    if compact and not any(isinstance(v, torch.Tensor) for v in params.values()):
+        key = (type(model), tuple(params.items()), type(integrator), float(dt), dtype,
+               min(shape.numel(), K.BLOCK))
+        hit = _P_CACHE.get(key)
+        if hit is not None:
+            return hit
+    P = _coefficient_rows(model, integrator, dt, shape, dtype, compact)
+    if key is not None:
+        if len(_P_CACHE) >= _P_CACHE_SIZE:
+            del _P_CACHE[next(iter(_P_CACHE))]
+        _P_CACHE[key] = P
+    return P
+
+
+def _coefficient_rows(model: NeuronModel, integrator: Integrator, dt: float, shape: torch.Size,
+                      dtype: torch.dtype, compact: bool) -> torch.Tensor:
+    """:func:`_coefficients`, computed."""
     model = model.cast(dtype)
     p = model.params()
     zero = torch.zeros((), dtype=dtype)
@@ -290,10 +316,12 @@ def _empty(dtype: torch.dtype, dim: int = 2) -> torch.Tensor:
 
 
 def _hot(cfg) -> bool:
-    """Whether the vectorised kernel applies: spiking, no adaptation, no refractoriness."""
-    if not cfg[K.SPIKING] or cfg[K.ADAPT] or cfg[K.REFRAC] or cfg[K.REC_R] or cfg[K.REC_B]:
+    """Whether the vectorised kernels apply: LI, or spiking without adaptation or
+    refractoriness (recording every state variable or none)."""
+    if cfg[K.ADAPT] or cfg[K.REFRAC] or cfg[K.REC_R] or cfg[K.REC_B]:
         return False
-    # it records either nothing or every variable
+    if not cfg[K.SPIKING]:
+        return bool(cfg[K.REC_V]) and cfg[K.REC_I] == cfg[K.SYN]  # LI: v is its output
     return cfg[K.REC_I] == (cfg[K.REC_V] and cfg[K.SYN])
 
 
@@ -358,19 +386,25 @@ class _FusedLoop(torch.autograd.Function):
         gu = _buffer((T, M), dtype) if cfg[K.NEED_GU] else _empty(dtype)
         code, sa, sw = ctx.surr
         cfg[K.SURR] = code
-        hot = _hot(cfg) and gspk is not None and ghv is None and ghi is None
+        if cfg[K.SPIKING]:  # the vectorised kernel where the forward pass kept the tape
+            hot, gs = bool(cfg[K.TAPE]), gspk
+        else:  # LI: v is the output, its gradient drives the rest
+            hot, gs = _hot(cfg) and not cfg[K.NEED_GP] and ghi is None, ghv
         # the coefficient gradients, summed over time per element; the vectorised
         # SuperSpike kernel leaves them alone where no coefficient needs a gradient
-        sums = cfg[K.NEED_GP] or not hot or code != K.SUPERSPIKE
+        sums = cfg[K.NEED_GP] or not hot or (cfg[K.SPIKING] and code != K.SUPERSPIKE)
         gP = torch.zeros((K.N_COEF, M if sums else 0), dtype=torch.float64)
         scalar = u.detach().numpy().dtype.type
         if hot:
             gu_all = gu if gu.numel() else _buffer((T, M), dtype)
             gi = gx[1] if gx[1].numel() else x0i.detach()
+            gs = torch.zeros((T, M), dtype=dtype) if gs is None else gs.contiguous()
             _launch(K.backward_hot, T * M, cfg, _np(P), _np(u), scalar(ctx.dt), float(sa),
-                    float(sw), _np(x0v), _np(x0i), _np(hv), _np(hi), ctx.anyc,
-                           _np(gspk.contiguous()), _np(gx[0]), _np(gi), _np(gu_all), _np(gP))
+                    float(sw), _np(x0v), _np(x0i), _np(hv), _np(hi), ctx.anyc, _np(gs),
+                    _np(gx[0]), _np(gi), _np(gu_all), _np(gP))
         else:
+            if P.shape[1] < M:  # compact rows (see _coefficients): the generic kernel needs all
+                P = P[:, :1].expand(K.N_COEF, M).contiguous()
             _launch(K.backward, T * M, cfg, _np(P), _np(u), scalar(ctx.dt), float(sa), float(sw),
                        _np(x0v), _np(x0i), _np(x0b), _np(x0r), _np(hv), _np(hi), _np(hb),
                        _np(hr), ctx.anyc, _np(grad2(gspk)), _np(grad2(ghv)), _np(grad2(ghi)),
@@ -462,7 +496,8 @@ def run(
     refrac = spiking and (_any_positive(model.t_ref) or _any_positive(x0[3]))
     needs_grad = torch.is_grad_enabled() and (
         _params_need_grad(model) or u2.requires_grad or any(x.requires_grad for x in x0))
-    P = _coefficients(model, integrator, dt, shape, dtype, compact=not needs_grad)
+    P = _coefficients(model, integrator, dt, shape, dtype,
+                      compact=not (needs_grad and _params_need_grad(model)))
     code, sa, sw = _surrogate_code(get_surrogate(surrogate))
     cfg = [0] * K.N_CFG
     cfg[K.EXACT] = int(isinstance(integrator, ExactExponential))
@@ -476,6 +511,9 @@ def run(
     cfg[K.REC_I] = int(syn and (needs_grad or "i" in names))
     cfg[K.REC_B] = int(adapt and (needs_grad or "b" in names))
     cfg[K.REC_R] = int(refrac and needs_grad or "refrac" in names)
+    # training without recorded traces: the vectorised models keep the membrane before
+    # each reset (the tape, see neurosim.fused._kernels) instead of the state after it
+    cfg[K.TAPE] = int(needs_grad and spiking and not {"v", "i"} & set(names) and _hot(cfg))
     cfg[K.DETACH] = int(detach_reset)
     cfg_arr = np.asarray(cfg, dtype=np.int64)
     if spike_dtype is None:

@@ -31,8 +31,8 @@ from numba.extending import intrinsic
 
 # flag indices into the ``cfg`` integer array
 EXACT, LEAKY, SYN, ADAPT, SPIKING, JUMP, RESET, REFRAC, REC_V, REC_I, REC_B, REC_R, \
-    SURR, DETACH, NEED_GU, NEED_GP = range(16)
-N_CFG = 16
+    SURR, DETACH, NEED_GU, NEED_GP, TAPE = range(17)
+N_CFG = 17
 RESET_VALUE, RESET_SUBTRACT, RESET_NONE = 0, 1, 2
 # coefficient rows
 V_TH, V_RESET, BETA, T_REF = 0, 1, 2, 3
@@ -460,17 +460,26 @@ def _euler_back(cfg, P, gP, m, v, i, b, u, h, g_v1, g_i1, g_b1, gu, free):
 
 
 
-# -- the hot path: LIF / IF without adaptation or refractoriness, vectorised --------------
+# -- the hot path: LI, LIF and IF without adaptation or refractoriness, vectorised -------
 # The configuration flags that change the loop body are passed as literal constants
-# to the inlined row function, so LLVM folds them and vectorises the row (SIMD
+# to the inlined row functions, so LLVM folds them and vectorises the row (SIMD
 # over neurons); the remaining options (reset mode, input mode, leak) are
 # branch-free selects. The dispatch ladders below look repetitive on purpose: each
-# call site must see its flags as literals for the folding to happen.
+# call site must see its flags as literals for the folding to happen. Every literal
+# variant costs seconds of compilation (once; numba caches it on disk), so there are
+# few: 12 forward, 12 backward.
+#
+# The tape (``flags[TAPE]``): in training, a spiking model records the membrane
+# *before* each reset instead of after it. The surrogate, the reset and the
+# propagator's Jacobian depend on the state only through it, so without coefficient
+# gradients the backward pass reads two [T, M] arrays (tape, spike gradient) instead
+# of four (input, state, synaptic current, spike gradient); the state after a reset
+# is recomputed from the tape where coefficient gradients need it.
 
 
 @njit(cache=True, inline="always")
-def _hot_row(EX, SY, RC, P, po, u, t, lo, top, dt, xv, xi, spk, hv, hi_, reset, jump,
-             leaky):
+def _hot_row(EX, SY, SP, RC, P, po, u, t, lo, top, dt, xv, xi, spk, hv, hi_, reset, jump,
+             leaky, tape):
     zero = dt - dt
     one = dt / dt
     nf = 0
@@ -504,17 +513,18 @@ def _hot_row(EX, SY, RC, P, po, u, t, lo, top, dt, xv, xi, spk, hv, hi_, reset, 
                 di = -i if jump else -i + ut
                 i = i + dt * (di / P[TAU_SYN, q])
             v = v1
-        th = P[V_TH, q]
-        c = v - th > zero
-        nf += c
-        spk[t, m] = one if c else zero
-        rk = zero + P[V_RESET, q] if reset == RESET_VALUE else v - (th - P[V_RESET, q])
-        v = rk if (c and reset != RESET_NONE) else v
+        if SP:
+            th = P[V_TH, q]
+            c = v - th > zero
+            nf += c
+            spk[t, m] = one if c else zero
+            rk = zero + P[V_RESET, q] if reset == RESET_VALUE else v - (th - P[V_RESET, q])
+            v = rk if (c and reset != RESET_NONE) else v
         xv[m] = v
         if SY:
             xi[m] = i
         if RC:
-            hv[t, m] = v
+            hv[t, m] = v1 if tape else v
             if SY:
                 hi_[t, m] = i
     return nf, nb
@@ -522,12 +532,14 @@ def _hot_row(EX, SY, RC, P, po, u, t, lo, top, dt, xv, xi, spk, hv, hi_, reset, 
 
 @njit(cache=True, parallel=True)
 def forward_hot(flags, P, u, dt, xv, xi, spikes, hv, hi_, anyc):
-    """:func:`forward` for spiking LIF/IF without adaptation or refractoriness.
+    """:func:`forward` for LI, and for LIF/IF without adaptation or refractoriness.
 
-    Records all state variables when ``flags[REC_V]`` is set (``hv``, ``hi_``).
+    With ``flags[REC_V]`` it records every state variable (``hv``, ``hi_``): after
+    the reset, or, with ``flags[TAPE]``, ``v`` before the reset (the tape).
     """
     T, M = u.shape
-    exact, syn, rec = flags[EXACT] != 0, flags[SYN] != 0, flags[REC_V] != 0
+    exact, syn, sp = flags[EXACT] != 0, flags[SYN] != 0, flags[SPIKING] != 0
+    rec, tape = flags[REC_V] != 0, flags[TAPE] != 0
     reset, jump, leaky = flags[RESET], flags[JUMP] != 0, flags[LEAKY] != 0
     track = anyc.shape[0] > 0
     nblk = (M + BLOCK - 1) // BLOCK
@@ -539,33 +551,47 @@ def forward_hot(flags, P, u, dt, xv, xi, spikes, hv, hi_, anyc):
         po = uint64(lo if compact else 0)  # P holds one block's columns when compact
         for t in range(T):
             _prefetch_row(u, t + PREFETCH, lo, top)
-            if exact:
+            if not sp:  # LI: always recorded (v is its output)
+                if exact:
+                    if syn:
+                        nf, nb = _hot_row(True, True, False, True, P, po, u, t, lo, top, dt,
+                                          xv, xi, spikes, hv, hi_, reset, jump, leaky, tape)
+                    else:
+                        nf, nb = _hot_row(True, False, False, True, P, po, u, t, lo, top, dt,
+                                          xv, xi, spikes, hv, hi_, reset, jump, leaky, tape)
+                elif syn:
+                    nf, nb = _hot_row(False, True, False, True, P, po, u, t, lo, top, dt,
+                                      xv, xi, spikes, hv, hi_, reset, jump, leaky, tape)
+                else:
+                    nf, nb = _hot_row(False, False, False, True, P, po, u, t, lo, top, dt,
+                                      xv, xi, spikes, hv, hi_, reset, jump, leaky, tape)
+            elif exact:
                 if syn:
                     if rec:
-                        nf, nb = _hot_row(True, True, True, P, po, u, t, lo, top, dt, xv,
-                                          xi, spikes, hv, hi_, reset, jump, leaky)
+                        nf, nb = _hot_row(True, True, True, True, P, po, u, t, lo, top, dt,
+                                          xv, xi, spikes, hv, hi_, reset, jump, leaky, tape)
                     else:
-                        nf, nb = _hot_row(True, True, False, P, po, u, t, lo, top, dt, xv,
-                                          xi, spikes, hv, hi_, reset, jump, leaky)
+                        nf, nb = _hot_row(True, True, True, False, P, po, u, t, lo, top, dt,
+                                          xv, xi, spikes, hv, hi_, reset, jump, leaky, tape)
                 elif rec:
-                    nf, nb = _hot_row(True, False, True, P, po, u, t, lo, top, dt, xv,
-                                      xi, spikes, hv, hi_, reset, jump, leaky)
+                    nf, nb = _hot_row(True, False, True, True, P, po, u, t, lo, top, dt,
+                                      xv, xi, spikes, hv, hi_, reset, jump, leaky, tape)
                 else:
-                    nf, nb = _hot_row(True, False, False, P, po, u, t, lo, top, dt, xv,
-                                      xi, spikes, hv, hi_, reset, jump, leaky)
+                    nf, nb = _hot_row(True, False, True, False, P, po, u, t, lo, top, dt,
+                                      xv, xi, spikes, hv, hi_, reset, jump, leaky, tape)
             elif syn:
                 if rec:
-                    nf, nb = _hot_row(False, True, True, P, po, u, t, lo, top, dt, xv,
-                                      xi, spikes, hv, hi_, reset, jump, leaky)
+                    nf, nb = _hot_row(False, True, True, True, P, po, u, t, lo, top, dt,
+                                      xv, xi, spikes, hv, hi_, reset, jump, leaky, tape)
                 else:
-                    nf, nb = _hot_row(False, True, False, P, po, u, t, lo, top, dt, xv,
-                                      xi, spikes, hv, hi_, reset, jump, leaky)
+                    nf, nb = _hot_row(False, True, True, False, P, po, u, t, lo, top, dt,
+                                      xv, xi, spikes, hv, hi_, reset, jump, leaky, tape)
             elif rec:
-                nf, nb = _hot_row(False, False, True, P, po, u, t, lo, top, dt, xv,
-                                  xi, spikes, hv, hi_, reset, jump, leaky)
+                nf, nb = _hot_row(False, False, True, True, P, po, u, t, lo, top, dt,
+                                  xv, xi, spikes, hv, hi_, reset, jump, leaky, tape)
             else:
-                nf, nb = _hot_row(False, False, False, P, po, u, t, lo, top, dt, xv,
-                                  xi, spikes, hv, hi_, reset, jump, leaky)
+                nf, nb = _hot_row(False, False, True, False, P, po, u, t, lo, top, dt,
+                                  xv, xi, spikes, hv, hi_, reset, jump, leaky, tape)
             bad += nb
             if track and nf > 0:
                 anyc[blk, t] = 1
@@ -573,82 +599,88 @@ def forward_hot(flags, P, u, dt, xv, xi, spikes, hv, hi_, anyc):
 
 
 @njit(cache=True, inline="always")
-def _hot_back_row(EX, SY, SS, GP, P, ur, pv, pi, gs, gur, gxv, gxi, gP, lo, top, dt, reset, jump,
-                  leaky, reset_grad, code, sa, sw):
-    """One step of :func:`backward` for the elements ``lo:top`` (see :func:`backward_hot`)."""
+def _hot_back_row(EX, SY, SP, SS, GP, P, po, ur, tv, pv, pi, gs, gur, gxv, gxi, gP, lo, top,
+                  dt, reset, jump, leaky, reset_grad, first, code, sa, sw):
+    """One step of :func:`backward_hot` for the elements ``lo:top``.
+
+    ``tv`` is this step's tape (the membrane before the reset; spiking models);
+    with ``GP`` (coefficient gradients), ``ur`` is the input, ``pv`` the previous
+    step's tape (the initial ``v`` if ``first``) and ``pi`` the synaptic current
+    after the previous step. ``gs`` is the spike gradient (``SP``) or the gradient
+    of the recorded ``v`` (``LI``). ``SS``: the SuperSpike surrogate, inlined.
+    """
     zero = dt - dt
     for m in range(uint64(lo), uint64(top)):
-        ut = ur[m]
-        vj = pv[m]
-        ij = pi[m] if SY else zero
-        if SY:
-            ij = ij + (ut if jump else zero)
-        else:
-            vj = vj + (ut if jump else zero)
-        # forward recompute (as _hot_row)
-        if EX:
-            v1 = P[E_VC, m] + P[E_VU, m] * ut
-            v1 = v1 + P[E_VV, m] * vj
+        q = m - po  # the column of P
+        v1 = tv[m] if SP else zero
+        ut = vj = ij = drive = zero  # only the coefficient gradients need them
+        if GP:
+            # the state after the previous step's reset, as the forward pass made it
+            ut = ur[m]
+            vj = pv[m]
+            if SP and not first:
+                thp = P[V_TH, q]
+                rkp = zero + P[V_RESET, q] if reset == RESET_VALUE else vj - (thp - P[V_RESET, q])
+                vj = rkp if (vj - thp > zero and reset != RESET_NONE) else vj
+            ij = pi[m] if SY else zero
             if SY:
-                v1 = v1 + P[E_VI, m] * ij
-        else:
-            drive = P[V_LEAK, m] - vj if leaky else vj - vj
-            if SY:
-                drive = drive + P[R, m] * ij
+                ij = ij + (ut if jump else zero)
             else:
-                drive = drive if jump else drive + P[R, m] * ut
-            v1 = vj + dt * (drive / P[TAU_MEM, m])
-        th = P[V_TH, m]
-        d = v1 - th
-        c = d > zero
+                vj = vj + (ut if jump else zero)
+            if not EX:
+                drive = P[V_LEAK, q] - vj if leaky else vj - vj
+                if SY:
+                    drive = drive + P[R, q] * ij
+                else:
+                    drive = drive if jump else drive + P[R, q] * ut
         gv = gxv[m]
         gi = gxi[m] if SY else zero
-        # reset: where(c, rk, v1) + (z - sg(z)) (rk - v1)
-        rk = zero + P[V_RESET, m] if reset == RESET_VALUE else v1 - (th - P[V_RESET, m])
-        resets = c and reset != RESET_NONE
-        g_v1 = zero if (resets and reset == RESET_VALUE) else gv
-        g_thr = -gv if (resets and reset == RESET_SUBTRACT) else zero
-        if GP:
-            gP[V_RESET, m] += gv if resets else zero
-        gz = gs[m] + (gv * (rk - v1) if (reset_grad and reset != RESET_NONE) else zero)
-        if SS:
-            q = sa * abs(d) + 1.0
-            gd = gz * (1.0 / (q * q))
+        if SP:
+            th = P[V_TH, q]
+            d = v1 - th
+            c = d > zero
+            # reset: where(c, rk, v1) + (z - sg(z)) (rk - v1)
+            rk = zero + P[V_RESET, q] if reset == RESET_VALUE else v1 - (th - P[V_RESET, q])
+            resets = c and reset != RESET_NONE
+            g_v1 = zero if (resets and reset == RESET_VALUE) else gv
+            g_thr = -gv if (resets and reset == RESET_SUBTRACT) else zero
+            if GP:
+                gP[V_RESET, m] += gv if resets else zero
+            gz = gs[m] + (gv * (rk - v1) if (reset_grad and reset != RESET_NONE) else zero)
+            if SS:
+                qs = sa * abs(d) + 1.0
+                gd = gz * (1.0 / (qs * qs))
+            else:
+                gd = gz * _surrogate(d, code, sa, sw)
+            g_v1 = g_v1 + gd
+            g_thr = g_thr - gd
+            if GP:
+                gP[V_TH, m] += g_thr
         else:
-            gd = gz * _surrogate(d, code, sa, sw)
-        g_v1 = g_v1 + gd
-        g_thr = g_thr - gd
-        if GP:
-            gP[V_TH, m] += g_thr
+            g_v1 = gv + gs[m]
         # free segment over dt
         if EX:
-            g_vj = P[E_VV, m] * g_v1
-            gu_t = P[E_VU, m] * g_v1
+            g_vj = P[E_VV, q] * g_v1
+            gu_t = P[E_VU, q] * g_v1
             if GP:
                 gP[E_VC, m] += g_v1
-            if GP:
                 gP[E_VU, m] += g_v1 * ut
-            if GP:
                 gP[E_VV, m] += g_v1 * vj
             g_ij = gi
             if SY:
-                g_ij = P[E_VI, m] * g_v1 + P[E_II, m] * gi
-                gu_t = gu_t + P[E_IU, m] * gi
+                g_ij = P[E_VI, q] * g_v1 + P[E_II, q] * gi
+                gu_t = gu_t + P[E_IU, q] * gi
                 if GP:
                     gP[E_VI, m] += g_v1 * ij
-                if GP:
                     gP[E_IC, m] += gi
-                if GP:
                     gP[E_IU, m] += gi * ut
-                if GP:
                     gP[E_II, m] += gi * ij
         else:
-            tau = P[TAU_MEM, m]
+            tau = P[TAU_MEM, q]
             g_f = dt * g_v1
             g_drive = g_f / tau
             if GP:
                 gP[TAU_MEM, m] += -g_f * drive / (tau * tau)
-            if GP:
                 gP[V_LEAK, m] += g_drive if leaky else zero
             g_vj = g_v1 - g_drive if leaky else g_v1
             g_ij = gi
@@ -656,19 +688,19 @@ def _hot_back_row(EX, SY, SS, GP, P, ur, pv, pi, gs, gur, gxv, gxi, gP, lo, top,
             if SY:
                 if GP:
                     gP[R, m] += g_drive * ij
-                g_ij = g_ij + g_drive * P[R, m]
-                tau_s = P[TAU_SYN, m]
-                di = -ij if jump else -ij + ut
+                g_ij = g_ij + g_drive * P[R, q]
+                tau_s = P[TAU_SYN, q]
                 g_fi = dt * gi
                 g_di = g_fi / tau_s
                 if GP:
+                    di = -ij if jump else -ij + ut
                     gP[TAU_SYN, m] += -g_fi * di / (tau_s * tau_s)
                 g_ij = g_ij - g_di
                 gu_t = zero if jump else g_di
             else:
                 if GP:
                     gP[R, m] += zero if jump else g_drive * ut
-                gu_t = zero if jump else g_drive * P[R, m]
+                gu_t = zero if jump else g_drive * P[R, q]
         if SY:
             gu_t = gu_t + (g_ij if jump else zero)
             gxi[m] = g_ij
@@ -679,74 +711,93 @@ def _hot_back_row(EX, SY, SS, GP, P, ur, pv, pi, gs, gur, gxv, gxi, gP, lo, top,
 
 
 @njit(cache=True, parallel=True)
-def backward_hot(flags, P, u, dt, sa, sw, x0v, x0i, hv, hi_, anyc, gspk, gxv, gxi, gu, gP):
-    """:func:`backward` for the configurations of :func:`forward_hot`, vectorised.
+def backward_hot(flags, P, u, dt, sa, sw, x0v, x0i, hv, hi_, anyc, gs, gxv, gxi, gu, gP):
+    """Surrogate BPTT through :func:`forward_hot`, vectorised.
 
-    Needs the spike gradient ``gspk`` ([T, M]), no trace gradients, and writes
-    ``gu`` ([T, M]) always; ``gP`` only if ``flags[NEED_GP]`` (coefficients that
-    need a gradient) or with a surrogate other than SuperSpike.
+    Spiking models: ``hv`` is the tape (``flags[TAPE]``), ``gs`` the spike
+    gradient; ``u``, ``x0*`` and ``hi_`` are read only for the coefficient
+    gradients ``gP`` (``flags[NEED_GP]``), also summed with a surrogate other than
+    SuperSpike. ``LI``: ``gs`` is the gradient of the recorded ``v``; no
+    coefficient gradients. ``gx*`` ([M]) hold the gradient of the final state on
+    entry and of the initial state on exit; ``gu`` ([T, M]) receives the input
+    gradient. ``P`` may be compact (one block of columns) where ``gP`` is not needed.
     """
-    T, M = u.shape
-    exact, syn = flags[EXACT] != 0, flags[SYN] != 0
+    T, M = gs.shape
+    exact, syn, sp = flags[EXACT] != 0, flags[SYN] != 0, flags[SPIKING] != 0
     reset, jump, leaky = flags[RESET], flags[JUMP] != 0, flags[LEAKY] != 0
     code, detach = flags[SURR], flags[DETACH] != 0
-    ss = code == SUPERSPIKE
-    gp = flags[NEED_GP] != 0
+    fast = flags[NEED_GP] == 0 and code == SUPERSPIKE
     nblk = (M + BLOCK - 1) // BLOCK
+    compact = P.shape[1] < M
     for blk in prange(nblk):
         lo = blk * BLOCK
         top = min(lo + BLOCK, M)
+        po = uint64(lo if compact else 0)  # P holds one block's columns when compact
         for t in range(T - 1, -1, -1):
-            _prefetch_row(u, t - PREFETCH, lo, top)
-            _prefetch_row(gspk, t - PREFETCH, lo, top)
-            _prefetch_row(hv, t - 1 - PREFETCH, lo, top)
-            if syn:
-                _prefetch_row(hi_, t - 1 - PREFETCH, lo, top)
-            pv = x0v if t == 0 else hv[t - 1]
-            pi = x0i if t == 0 or not syn else hi_[t - 1]
+            _prefetch_row(gs, t - PREFETCH, lo, top)
             rg = anyc[t] != 0 and not detach
-            ur, gs, gur = u[t], gspk[t], gu[t]
-            if not gp and ss:  # the usual training case: weights trained, not the taus
+            first = t == 0
+            g, gur = gs[t], gu[t]
+            if not sp:
                 if exact:
                     if syn:
-                        _hot_back_row(True, True, True, False, P, ur, pv, pi, gs, gur, gxv, gxi,
-                                      gP, lo, top, dt, reset, jump, leaky, rg, code, sa, sw)
+                        _hot_back_row(True, True, False, True, False, P, po, g, g, g, g, g,
+                                      gur, gxv, gxi, gP, lo, top, dt, reset, jump, leaky,
+                                      rg, first, code, sa, sw)
                     else:
-                        _hot_back_row(True, False, True, False, P, ur, pv, pi, gs, gur, gxv,
-                                      gxi, gP, lo, top, dt, reset, jump, leaky, rg, code, sa, sw)
+                        _hot_back_row(True, False, False, True, False, P, po, g, g, g, g, g,
+                                      gur, gxv, gxi, gP, lo, top, dt, reset, jump, leaky,
+                                      rg, first, code, sa, sw)
                 elif syn:
-                    _hot_back_row(False, True, True, False, P, ur, pv, pi, gs, gur, gxv, gxi,
-                                  gP, lo, top, dt, reset, jump, leaky, rg, code, sa, sw)
+                    _hot_back_row(False, True, False, True, False, P, po, g, g, g, g, g,
+                                  gur, gxv, gxi, gP, lo, top, dt, reset, jump, leaky,
+                                  rg, first, code, sa, sw)
                 else:
-                    _hot_back_row(False, False, True, False, P, ur, pv, pi, gs, gur, gxv, gxi,
-                                  gP, lo, top, dt, reset, jump, leaky, rg, code, sa, sw)
-            elif exact:
-                if syn:
-                    if ss:
-                        _hot_back_row(True, True, True, True, P, ur, pv, pi, gs, gur, gxv, gxi,
-                                      gP, lo, top, dt, reset, jump, leaky, rg, code, sa, sw)
+                    _hot_back_row(False, False, False, True, False, P, po, g, g, g, g, g,
+                                  gur, gxv, gxi, gP, lo, top, dt, reset, jump, leaky,
+                                  rg, first, code, sa, sw)
+                continue
+            _prefetch_row(hv, t - PREFETCH, lo, top)
+            tv = hv[t]
+            if fast:  # the usual training case: weights trained, not the taus
+                if exact:
+                    if syn:
+                        _hot_back_row(True, True, True, True, False, P, po, tv, tv, tv, tv, g,
+                                      gur, gxv, gxi, gP, lo, top, dt, reset, jump, leaky,
+                                      rg, first, code, sa, sw)
                     else:
-                        _hot_back_row(True, True, False, True, P, ur, pv, pi, gs, gur, gxv,
-                                      gxi, gP, lo, top, dt, reset, jump, leaky, rg, code, sa, sw)
-                elif ss:
-                    _hot_back_row(True, False, True, True, P, ur, pv, pi, gs, gur, gxv, gxi,
-                                  gP, lo, top, dt, reset, jump, leaky, rg, code, sa, sw)
+                        _hot_back_row(True, False, True, True, False, P, po, tv, tv, tv, tv, g,
+                                      gur, gxv, gxi, gP, lo, top, dt, reset, jump, leaky,
+                                      rg, first, code, sa, sw)
+                elif syn:
+                    _hot_back_row(False, True, True, True, False, P, po, tv, tv, tv, tv, g,
+                                  gur, gxv, gxi, gP, lo, top, dt, reset, jump, leaky,
+                                  rg, first, code, sa, sw)
                 else:
-                    _hot_back_row(True, False, False, True, P, ur, pv, pi, gs, gur, gxv, gxi,
-                                  gP, lo, top, dt, reset, jump, leaky, rg, code, sa, sw)
+                    _hot_back_row(False, False, True, True, False, P, po, tv, tv, tv, tv, g,
+                                  gur, gxv, gxi, gP, lo, top, dt, reset, jump, leaky,
+                                  rg, first, code, sa, sw)
+                continue
+            ur = u[t]
+            pv = x0v if first else hv[t - 1]
+            pi = x0i if first or not syn else hi_[t - 1]
+            if exact:
+                if syn:
+                    _hot_back_row(True, True, True, False, True, P, po, ur, tv, pv, pi, g,
+                                  gur, gxv, gxi, gP, lo, top, dt, reset, jump, leaky,
+                                  rg, first, code, sa, sw)
+                else:
+                    _hot_back_row(True, False, True, False, True, P, po, ur, tv, pv, pi, g,
+                                  gur, gxv, gxi, gP, lo, top, dt, reset, jump, leaky,
+                                  rg, first, code, sa, sw)
             elif syn:
-                if ss:
-                    _hot_back_row(False, True, True, True, P, ur, pv, pi, gs, gur, gxv, gxi,
-                                  gP, lo, top, dt, reset, jump, leaky, rg, code, sa, sw)
-                else:
-                    _hot_back_row(False, True, False, True, P, ur, pv, pi, gs, gur, gxv, gxi,
-                                  gP, lo, top, dt, reset, jump, leaky, rg, code, sa, sw)
-            elif ss:
-                _hot_back_row(False, False, True, True, P, ur, pv, pi, gs, gur, gxv, gxi, gP,
-                              lo, top, dt, reset, jump, leaky, rg, code, sa, sw)
+                _hot_back_row(False, True, True, False, True, P, po, ur, tv, pv, pi, g,
+                              gur, gxv, gxi, gP, lo, top, dt, reset, jump, leaky,
+                              rg, first, code, sa, sw)
             else:
-                _hot_back_row(False, False, False, True, P, ur, pv, pi, gs, gur, gxv, gxi, gP,
-                              lo, top, dt, reset, jump, leaky, rg, code, sa, sw)
+                _hot_back_row(False, False, True, False, True, P, po, ur, tv, pv, pi, g,
+                              gur, gxv, gxi, gP, lo, top, dt, reset, jump, leaky,
+                              rg, first, code, sa, sw)
 
 
 __all__ = ["BLOCK", "N_CFG", "N_COEF", "PREFETCH", "backward", "backward_hot", "forward",
