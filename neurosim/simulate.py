@@ -376,21 +376,26 @@ def _run_fused(step: Step, u: torch.Tensor, state: State | None, names: tuple[st
 
     model, dt = step.model, step.dt
     T = u.shape[0]
-    refractory = model.spiking and (fused._any_positive(model.t_ref) or (
+    # spike times after a refractory segment need the refractory trace
+    refractory = events and model.spiking and (fused._any_positive(model.t_ref) or (
         state is not None and fused._any_positive(state["refrac"])))
     inner = tuple(names) + (("refrac",) if refractory and "refrac" not in names else ())
-    n_chunks = min(T, 100) if progress else 1
-    bounds = np.linspace(0, T, n_chunks + 1).astype(int)
     outs = []
     start_state = state
-    for k in tqdm(range(n_chunks), disable=not progress, desc="simulate", unit="chunk"):
-        # one chunk: the input itself (a slice would add a zero-filled gradient copy)
-        chunk = u if n_chunks == 1 else u[bounds[k]:bounds[k + 1]]
-        out = fused.run(model, chunk, dt, step.integrator, record=inner,
-                        surrogate=step.surrogate, state=state,
-                        detach_reset=step.detach_reset)
-        outs.append(out)
-        state = out.final_state
+
+    def call(chunk: torch.Tensor, state: State | None) -> fused.FusedOutput:
+        return fused.run(model, chunk, dt, step.integrator, record=inner,
+                         surrogate=step.surrogate, state=state, detach_reset=step.detach_reset)
+
+    if not progress:  # one call on the input itself (a slice would add a gradient copy)
+        outs.append(call(u, state))
+        state = outs[0].final_state
+    else:
+        n_chunks = min(T, 100)
+        bounds = np.linspace(0, T, n_chunks + 1).astype(int)
+        for k in tqdm(range(n_chunks), desc="simulate", unit="chunk"):
+            outs.append(call(u[bounds[k]:bounds[k + 1]], state))
+            state = outs[-1].final_state
     traces = {n: torch.cat([o.traces[n] for o in outs]) if len(outs) > 1 else outs[0].traces[n]
               for n in inner}
     shape = u.shape[1:]
