@@ -9,7 +9,9 @@ Cases (DESIGN.md section 7, issue 7):
     (no gradients); neuron-steps per second. ``--full`` uses N = 1e3..1e6 with
     T = 1000, except T = 100 at N = 1e6 (the float32 input alone would be 4 GB).
 (b) a training step 100 -> 256 LIF -> 10 LI, T = 100, batch 128: forward,
-    backward and Adam; milliseconds per step and peak memory.
+    backward and Adam; milliseconds per step and peak memory. A "floor" row runs
+    the same Linear layers with a ReLU instead of the neurons: what every library
+    pays for the GEMMs, the loss and Adam; the time above it is the neurons' share.
 (c) the cost per neuron-step of neurosim's integrators (reference path) and of
     the fused kernels.
 
@@ -172,10 +174,17 @@ def case_a(libs: list[str], sizes: list[tuple[int, int]], repeats: int) -> list[
 N_IN, N_HID, N_OUT, T_B, BATCH = 100, 256, 10, 100, 128
 
 
+#: case (b) without spiking neurons: the same Linear layers with a ReLU between them,
+#: the floor that every library's training step pays (GEMMs, loss, Adam)
+FLOOR = "floor (Linear only)"
+
+
 def make_net(lib: str) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """``x [T, B, 100] -> readout [T, B, 10]`` as a torch Module of ``lib``."""
     nn = torch.nn
     torch.manual_seed(0)
+    if lib == FLOOR:
+        return nn.Sequential(nn.Linear(N_IN, N_HID), nn.ReLU(), nn.Linear(N_HID, N_OUT))
     if lib == "neurosim-fused" or lib == "neurosim-reference":
         from neurosim.nn import LIFLayer, LILayer
 
@@ -339,7 +348,7 @@ def peak_memory_mib(lib: str) -> float | None:
 
 
 def case_b(libs: list[str], repeats: int, memory: bool) -> list[dict]:
-    steps = {lib: training_step(lib) for lib in libs if not lib.endswith("uint8")}
+    steps = {lib: training_step(lib) for lib in [*libs, FLOOR] if not lib.endswith("uint8")}
     secs = interleaved_medians({k: v for k, v in steps.items() if v is not None}, repeats)
     rows = []
     for lib, sec in secs.items():
@@ -409,14 +418,22 @@ def table(rows: list[dict]) -> str:
     b = [r for r in rows if r["case"] == "b"]
     if b:
         best = min((r["ms_per_step"] for r in b if r["lib"] in peers), default=None)
+        floor = next((r["ms_per_step"] for r in b if r["lib"] == FLOOR), None)
         lines.append("")
-        lines.append("(b) training step 100-256 LIF-10 LI, T=100, batch 128 (fwd+bwd+Adam)")
-        lines.append("| library | ms/step | speed-up vs best peer | peak memory (MiB) |")
-        lines.append("|---|---|---|---|")
+        lines.append("(b) training step 100-256 LIF-10 LI, T=100, batch 128 (fwd+bwd+Adam); "
+                     "'above floor': the step minus the same network without neurons")
+        lines.append("| library | ms/step | speed-up vs best peer | above floor (ms) | "
+                     "above floor, x best peer | peak memory (MiB) |")
+        lines.append("|---|---|---|---|---|---|")
+        best_above = None if floor is None or best is None else best - floor
         for r in b:
-            sp = f"{best / r['ms_per_step']:.1f}x" if best else "-"
+            ms = r["ms_per_step"]
+            sp = f"{best / ms:.1f}x" if best else "-"
+            above = "-" if floor is None or r["lib"] == FLOOR else f"{ms - floor:.1f}"
+            x_above = ("-" if above == "-" or best_above is None or ms <= floor
+                       else f"{best_above / (ms - floor):.1f}x")
             mem = "-" if r["peak_mib"] is None else f"{r['peak_mib']:.0f}"
-            lines.append(f"| {r['lib']} | {r['ms_per_step']:.1f} | {sp} | {mem} |")
+            lines.append(f"| {r['lib']} | {ms:.1f} | {sp} | {above} | {x_above} | {mem} |")
     c = [r for r in rows if r["case"] == "c"]
     if c:
         lines.append("")
