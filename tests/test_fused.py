@@ -266,11 +266,14 @@ def test_fused_training_input_gradient_only(kind, method):
 
 
 @pytest.mark.parametrize("method", ["euler", "exact"])
-@pytest.mark.parametrize("kind,surrogate", [
-    ("LI", "superspike"), ("LIF", "superspike"), ("LIF", "atan"), ("LIF_syn", "superspike"),
-    ("LIF_syn_current", "sigmoid"), ("IF", "superspike"), ("ALIF", "superspike"),
+@pytest.mark.parametrize("kind,surrogate,reset,detach", [
+    ("LI", "superspike", "subtract", False), ("LIF", "superspike", "subtract", False),
+    ("LIF", "superspike", "value", False), ("LIF", "superspike", "none", False),
+    ("LIF", "superspike", "value", True), ("LIF", "atan", "subtract", False),
+    ("LIF_syn", "superspike", "subtract", False), ("LIF_syn_current", "sigmoid", "value", False),
+    ("IF", "superspike", "subtract", False), ("ALIF", "superspike", "subtract", False),
 ])
-def test_fused_input_gradient_across_blocks(kind, surrogate, method):
+def test_fused_input_gradient_across_blocks(kind, surrogate, reset, detach, method):
     """Training with fixed parameters, over several blocks of elements (the last partial).
 
     The spiking hot models keep only the tape (the membrane before each reset) and
@@ -281,7 +284,7 @@ def test_fused_input_gradient_across_blocks(kind, surrogate, method):
     from neurosim.fused import _kernels as K
 
     n = 2 * K.BLOCK + 277
-    model = _model(kind, "subtract", dtype=torch.float32)
+    model = _model(kind, reset, dtype=torch.float32)
     u = _input(model, T=50, n=n, dtype=torch.float32).detach()
     u = (u * (1 + torch.linspace(0, 1, n))).requires_grad_(True)
     gen = torch.Generator().manual_seed(7)
@@ -290,7 +293,7 @@ def test_fused_input_gradient_across_blocks(kind, surrogate, method):
     grads = []
     for backend in ("reference", "fused"):
         res = ns.simulate(model, u, DT, METHODS[method], record="v" if kind == "LI" else None,
-                          backend=backend, surrogate=surrogate)
+                          backend=backend, surrogate=surrogate, detach_reset=detach)
         out = res.traces["v"] if kind == "LI" else res.spikes
         if model.spiking:
             assert out[:, -100:].sum() > 0
