@@ -44,7 +44,7 @@ SUPERSPIKE, ATAN, SIGMOID, TRIANGLE, EXPONENTIAL, GAUSSIAN, STRAIGHT = range(7)
 
 BLOCK = 512
 #: rows (time steps) ahead that the kernels prefetch their streamed [T, M] arrays
-PREFETCH = 4
+PREFETCH = 8
 
 
 @intrinsic
@@ -61,8 +61,9 @@ def _prefetch(typingctx, arr, t, m):
         i32 = ir.IntType(32)
         fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
         fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
-        # rw = 0 (read), locality = 0 (streamed once), cache type = 1 (data)
-        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(0), i32(1)])
+        # rw = 0 (read), locality = 2 (into L2, not L1: more lines in flight than L1's
+        # miss buffers allow), cache type = 1 (data)
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(2), i32(1)])
         return context.get_dummy_value()
 
     return sig, codegen
