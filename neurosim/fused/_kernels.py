@@ -11,8 +11,10 @@ reference step (:mod:`neurosim.step` with :mod:`neurosim.integrators`) does, so
 spikes are identical and traces agree to round-off. The elements (batch x
 neurons, flattened) are processed in blocks; each block runs the whole time loop
 with its state in L1 cache, reading the input and writing spikes once per
-neuron-step. The backward kernel runs the time loop in reverse, recomputing each
-step from the saved state at its start (no other tape is kept).
+neuron-step. The generic backward kernel runs the time loop in reverse, recomputing
+each step from the saved state at its start; the vectorised one (``LI``, LIF/IF
+without adaptation or refractoriness) reads the membrane before each reset, kept by
+the forward pass as a tape (see the hot-path section below).
 
 Coefficient rows of ``P`` (per element, state dtype); see :mod:`neurosim.fused`:
 rows 0-3 are ``v_th, v_reset, beta_adapt, t_ref``; rows 4-8 are Euler's
