@@ -1,0 +1,721 @@
+r"""Code generation: a traced model and an integrator printed as one numba kernel.
+
+The kernel runs the whole time loop of a population whose elements are
+independent (neurons, batch entries, sweep samples). Elements are processed in
+blocks of :data:`BLOCK`; each block runs every time step with its state in a
+small local array, reading one row segment of the input and writing only what
+was asked for (spike events, a dense raster, traces). Per element and step it
+does exactly what :meth:`neurosim.Step.with_events` does on tensors:
+
+1. crossing-only models note whether the element starts below threshold;
+2. the input jump :math:`x \leftarrow J(x, u)`;
+3. rounds: a refractory segment :math:`h_r = \min(r, \text{left})` with the
+   clamped vector field; a free segment over the time left with threshold
+   detection (on the grid, or located inside it by safeguarded Newton iteration
+   for exact and adaptive integration); at a spike the reset :math:`x \leftarrow
+   R(x)`, ``r = t_ref``, an event (step, element, offset inside the step), and in
+   precise mode the next round with the time left.
+
+The model enters only through the printed expression graphs of
+:mod:`neurosim.engine._trace` (``_f``, ``_fc``, ``_d``, ``_reset``, ``_jump``,
+``_rates``); the integrators are templates over the number of state variables.
+The source is written once per (model structure, integrator, dtype) under the
+kernel cache directory and compiled by numba with ``cache=True``, so later
+processes load machine code from disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+import threading
+from pathlib import Path
+
+import torch
+
+from ._trace import BINARY, UNARY, ModelIR, Sym
+
+#: elements per block
+BLOCK = 64
+#: the most spike rounds of one element within one step (precise spikes)
+MAX_ROUNDS = 10_000
+#: kernel source version: bump when the templates change (new cache files)
+VERSION = 1
+
+# status codes returned by the kernels (info[0])
+OK, EV_FULL, DIVERGED, BAD_INPUT, TOO_SMALL, MAX_STEPS, MAX_ROUNDS_HIT = range(7)
+
+# Dormand-Prince 5(4), as in neurosim.integrators.adaptive
+_DP_C = ("0.0", "1.0 / 5.0", "3.0 / 10.0", "4.0 / 5.0", "8.0 / 9.0", "1.0", "1.0")
+_DP_A = (
+    (),
+    ("1.0 / 5.0",),
+    ("3.0 / 40.0", "9.0 / 40.0"),
+    ("44.0 / 45.0", "-56.0 / 15.0", "32.0 / 9.0"),
+    ("19372.0 / 6561.0", "-25360.0 / 2187.0", "64448.0 / 6561.0", "-212.0 / 729.0"),
+    ("9017.0 / 3168.0", "-355.0 / 33.0", "46732.0 / 5247.0", "49.0 / 176.0",
+     "-5103.0 / 18656.0"),
+    ("35.0 / 384.0", "0.0", "500.0 / 1113.0", "125.0 / 192.0", "-2187.0 / 6784.0",
+     "11.0 / 84.0"),
+)
+_DP_E = ("71.0 / 57600.0", "0.0", "-71.0 / 16695.0", "71.0 / 1920.0", "-17253.0 / 339200.0",
+         "22.0 / 525.0", "-1.0 / 40.0")
+
+
+def cache_dir() -> Path:
+    """Where generated kernels and numba's machine code are kept.
+
+    ``$NEUROSIM_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/neurosim`` or
+    ``~/.cache/neurosim``; a folder ``kernels`` inside it.
+    """
+    root = os.environ.get("NEUROSIM_CACHE_DIR")
+    if not root:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        root = os.path.join(base, "neurosim")
+    return Path(root) / "kernels"
+
+
+# -- expressions -------------------------------------------------------------------------
+def _tup(items: list[str]) -> str:
+    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+
+
+class _Printer:
+    """Prints expression graphs as straight-line scalar code."""
+
+    def __init__(self, ir: ModelIR, var_names: dict[str, str], const: str) -> None:
+        self.ir = ir
+        self.vars = var_names
+        self.const = const
+        self.params = {p: k for k, p in enumerate(ir.params)}
+
+    def leaf(self, n: Sym) -> str:
+        if n.op == "var":
+            return self.vars[n.args[0]]
+        if n.op == "param":
+            return f"P[{self.params[n.args[0]]}, mp]"
+        if n.op == "input":
+            return "u"
+        if n.op == "const":
+            v = n.args[0]
+            if v != v:
+                return f"{self.const}(math.nan)"
+            if v in (float("inf"), float("-inf")):
+                return f"{self.const}({'-' if v < 0 else ''}math.inf)"
+            return f"{self.const}({v!r})"
+        raise AssertionError(n.op)
+
+    def block(self, roots: list[Sym], prefix: str) -> tuple[list[str], list[str]]:
+        """Statements computing ``roots`` and the names holding them."""
+        needed: dict[int, Sym] = {}
+        stack = list(roots)
+        while stack:
+            n = stack.pop()
+            if n.id in needed:
+                continue
+            needed[n.id] = n
+            if n.op not in ("var", "param", "input", "const"):
+                stack.extend(n.args)
+        names: dict[int, str] = {}
+        lines = []
+        for nid in sorted(needed):
+            n = needed[nid]
+            if n.op in ("var", "param", "input", "const"):
+                names[nid] = self.leaf(n)
+                continue
+            a = [names[c.id] for c in n.args]
+            lines.append(f"{prefix}{nid} = {self.expr(n.op, a, n)}")
+            names[nid] = f"{prefix}{nid}"
+        return lines, [names[r.id] for r in roots]
+
+    def expr(self, op: str, a: list[str], n: Sym) -> str:
+        c = self.const
+        if op in UNARY:
+            x = a[0]
+            if op == "neg":
+                return f"-{x}"
+            if op == "abs":
+                return f"abs({x})"
+            if op == "not":
+                return f"not {x}"
+            if op == "sigmoid":
+                return f"{c}(1.0) / ({c}(1.0) + math.exp(-{x}))"
+            return f"math.{op}({x})"
+        if op == "where":
+            return f"{a[1]} if {a[0]} else {a[2]}"
+        assert op in BINARY, op
+        x, y = a
+        sym = {"add": "+", "sub": "-", "mul": "*", "div": "/", "gt": ">", "ge": ">=",
+               "lt": "<", "le": "<=", "eq": "==", "ne": "!=", "and": "and", "or": "or"}
+        if op in sym:
+            return f"{x} {sym[op]} {y}"
+        if op == "pow":
+            e = n.args[1]
+            if e.op == "const" and e.args[0] in (2.0, 3.0, 4.0):
+                k = int(e.args[0])
+                return {2: f"{x} * {x}", 3: f"{x} * {x} * {x}",
+                        4: f"({x} * {x}) * ({x} * {x})"}[k]
+            return f"{x} ** {y}"
+        if op == "min":  # torch.minimum / clamp(max=): NaN propagates from x
+            return f"{y} if {x} > {y} else {x}"
+        if op == "max":
+            return f"{y} if {x} < {y} else {x}"
+        raise AssertionError(op)
+
+
+# -- the generated module ----------------------------------------------------------------
+class Spec:
+    """What one kernel is specialised on (the model structure is in ``ir``)."""
+
+    def __init__(self, ir: ModelIR, method: str, dtype: torch.dtype, n_lin: int = 0) -> None:
+        self.ir, self.method, self.dtype = ir, method, dtype
+        self.n_lin = n_lin  # exact: number of state variables of the linear system
+
+
+def generate(spec: Spec) -> str:
+    """The full source of the kernel module for ``spec``."""
+    ir = spec.ir
+    n = len(ir.states)
+    xs = [f"x{k}" for k in range(n)]
+    X = ", ".join(xs)
+    wide = spec.method == "adaptive"
+    const = "_W" if wide else "_F"
+    pr = _Printer(ir, dict(zip(ir.states, xs, strict=True)), const)
+    out = [
+        '"""Generated by neurosim.engine: do not edit (regenerated from the model)."""',
+        "import math",
+        "import numpy as np",
+        "from numba import njit",
+        "",
+        f"_F = np.{str(spec.dtype).replace('torch.', '')}",
+        "_W = np.float64",
+        f"NV = {n}",
+        f"NP = {len(ir.params)}",
+        f"BLOCK = {BLOCK}",
+        f"SPIKING = {ir.spiking}",
+        f"CROSSING_ONLY = {ir.crossing_only}",
+        "",
+    ]
+    deco = '@njit(cache=True)'
+
+    def fn(name: str, args: str, roots: list[Sym], single: bool = False) -> None:
+        lines, names = pr.block(roots, "t")
+        out.append(deco)
+        out.append(f"def {name}({args}):")
+        out.extend("    " + ln for ln in lines)
+        out.append("    return " + (names[0] if single else _tup(names)))
+        out.append("")
+
+    fn("_f", f"{X}, u, P, mp", [ir.f[s] for s in ir.states])
+    fn("_fc", f"{X}, u, P, mp", [ir.f_clamped[s] for s in ir.states])
+    fn("_jump", f"{X}, u, P, mp", [ir.jump[s] for s in ir.states])
+    if ir.spiking:
+        fn("_d", f"{X}, P, mp", [ir.d], single=True)
+        fn("_reset", f"{X}, P, mp", [ir.reset[s] for s in ir.states])
+    lin = [s for s in ir.states if s in ir.rates]
+    if spec.method == "exponential_euler":
+        fn("_rates", f"{X}, u, P, mp", [ir.rates[s] for s in lin])
+    out.extend(_integrator(spec, xs, lin))
+    out.extend(_kernel(spec, xs))
+    return "\n".join(out) + "\n"
+
+
+def _integrator(spec: Spec, xs: list[str], lin: list[str]) -> list[str]:
+    """``_adv(x..., u, h, P, mp, clamped, dt)`` for fixed-step methods; locate helpers."""
+    ir = spec.ir
+    n = len(xs)
+    X = ", ".join(xs)
+    deco = '@njit(cache=True)'
+    o: list[str] = []
+    if spec.method in ("euler", "rk4", "exponential_euler"):
+        o += [deco, f"def _adv(x, u, h, P, mp, clamped, dt):", f"    {X}, = x" if n == 1
+              else f"    {X} = x"]
+        if spec.method == "euler":
+            o += ["    f = _fc(" + X + ", u, P, mp) if clamped else _f(" + X + ", u, P, mp)",
+                  "    return " + _tup([f"{x} + h * f[{k}]" for k, x in enumerate(xs)])]
+        elif spec.method == "rk4":
+            o += ["    F = _fc if clamped else _f",
+                  "    hh = _F(0.5) * h",
+                  f"    k1 = _fc({X}, u, P, mp) if clamped else _f({X}, u, P, mp)"]
+            for a, b, step in (("k2", "k1", "hh"), ("k3", "k2", "hh"), ("k4", "k3", "h")):
+                args = ", ".join(f"{x} + {step} * {b}[{k}]" for k, x in enumerate(xs))
+                o.append(f"    {a} = _fc({args}, u, P, mp) if clamped else _f({args}, u, P, mp)")
+            o.append("    return " + _tup([
+                f"{x} + (h / _F(6.0)) * (k1[{k}] + _F(2.0) * k2[{k}] + _F(2.0) * k3[{k}]"
+                f" + k4[{k}])" for k, x in enumerate(xs)]))
+            o = [ln for ln in o if ln != "    F = _fc if clamped else _f"]
+        else:  # exponential Euler
+            o += [f"    f = _fc({X}, u, P, mp) if clamped else _f({X}, u, P, mp)"]
+            if lin:
+                o.append(f"    A = _rates({X}, u, P, mp)")
+            res = []
+            for k, (s, x) in enumerate(zip(ir.states, xs, strict=True)):
+                if s in lin:
+                    j = lin.index(s)
+                    res.append(f"{x} + h * f[{k}] * _phi1(A[{j}] * h)")
+                else:
+                    res.append(f"{x} + h * f[{k}]")
+            o.append("    return " + _tup(res))
+            o = [deco, "def _phi1(z):", "    if z == 0:", "        return _F(1.0)",
+                 "    return math.expm1(z) / z", ""] + o
+        o.append("")
+    elif spec.method == "exact":
+        o += _exact_helpers(spec, xs)
+    elif spec.method == "adaptive":
+        o += _adaptive_helpers(spec, xs)
+    if ir.spiking:
+        sh = ", ".join(f"{x} + f[{k}]" for k, x in enumerate(xs))
+        o += [deco, f"def _slope(x, f, P, mp):", f"    {X}, = x" if n == 1 else f"    {X} = x",
+              f"    return _d({sh}, P, mp) - _d({X}, P, mp)", ""]
+        o += _find_crossing()
+    return o
+
+
+def _find_crossing() -> list[str]:
+    """Safeguarded Newton on [0, h] (as :func:`neurosim.events.find_crossing`, per element)."""
+    return '''
+@njit(cache=True)
+def _newton_init(h, d_end, d_start):
+    a = h - h
+    b = h
+    den = d_end - d_start
+    if den > 0:
+        s = b - d_end * (b - a) / den
+    else:
+        s = (a + b) * 0.5
+    return a, b, s
+
+
+@njit(cache=True)
+def _newton_update(s, a, b, d, slope, tol, noise, last):
+    """One iteration: returns (s_new, a, b, step, done)."""
+    if d <= 0:
+        a = s
+    else:
+        b = s
+    newton = s - d / slope
+    ok = math.isfinite(newton) and newton >= a and newton <= b
+    s_new = newton if ok else (a + b) * 0.5
+    if d == 0:
+        s_new = s
+    step = abs(s_new - s)
+    done = step <= tol or d == 0 or (ok and step <= noise and step >= last)
+    return s_new, a, b, step, done
+'''.splitlines()
+
+
+def _exact_helpers(spec: Spec, xs: list[str]) -> list[str]:
+    """Exact flow: propagator rows for a full step, a Taylor series of exp(M s) otherwise.
+
+    Coefficient rows after the model parameters (``base``): for the free and the
+    clamped flow, ``E`` (n rows of n + 2: exp(M dt)) and then ``M`` (n rows of n + 2).
+    """
+    n = len(xs)
+    X = ", ".join(xs)
+    npar = len(spec.ir.params)
+    w = n + 2
+    base = npar + 1  # after the parameters and t_ref
+    o = []
+
+    def row(kind: int, which: int, i: int, j: int) -> str:
+        # kind: 0 free E, 1 clamped E, 2 free M, 3 clamped M
+        return f"P[{base + kind * n * w + i * w + j}, mp]"
+
+    for clamped in (0, 1):
+        o += ['@njit(cache=True)', f"def _full{clamped}({X}, u, P, mp):"]
+        res = []
+        for i in range(n):
+            e = f"{row(clamped, 0, i, n)} + {row(clamped, 0, i, n + 1)} * u"
+            for j, x in enumerate(xs):
+                e = f"({e}) + {row(clamped, 0, i, j)} * {x}"
+            res.append(e)
+        o += ["    return " + _tup(res), ""]
+        # exp(M s)[x; 1; u] = x + sum_k s^k/k! A^(k-1) (A x + c + g u), in float64,
+        # in sub-intervals of norm <= 1/2
+        o += ['@njit(cache=True)', f"def _part{clamped}({X}, u, s, P, mp):"]
+        o += [f"    y{k} = _W({x})" for k, x in enumerate(xs)]
+        o += ["    uu = _W(u)", "    nrm = 0.0"]
+        for i in range(n):
+            o.append("    nrm = max(nrm, " + " + ".join(
+                f"abs(_W({row(clamped + 2, 0, i, j)}))" for j in range(n)) + ")")
+        o += ["    ss = _W(s)", "    nsub = max(1, int(math.ceil(nrm * ss / 0.5)))",
+              "    hs = ss / nsub", "    for _ in range(nsub):"]
+        for i in range(n):
+            terms = " + ".join([f"_W({row(clamped + 2, 0, i, n)})",
+                                f"_W({row(clamped + 2, 0, i, n + 1)}) * uu"]
+                               + [f"_W({row(clamped + 2, 0, i, j)}) * y{j}" for j in range(n)])
+            o.append(f"        q{i} = hs * ({terms})")
+        o += [f"        z{i} = y{i} + q{i}" for i in range(n)]
+        o += ["        for k in range(2, 40):"]
+        for i in range(n):
+            terms = " + ".join(f"_W({row(clamped + 2, 0, i, j)}) * q{j}" for j in range(n))
+            o.append(f"            r{i} = (hs / k) * ({terms})")
+        o += [f"            q{i} = r{i}" for i in range(n)]
+        o += [f"            z{i} = z{i} + q{i}" for i in range(n)]
+        cond = " and ".join(f"abs(q{i}) <= 1e-17 * abs(z{i})" for i in range(n))
+        o += [f"            if {cond}:", "                break"]
+        o += [f"        y{i} = z{i}" for i in range(n)]
+        o += ["    return " + _tup([f"_F(y{i})" for i in range(n)]), ""]
+    o += ['@njit(cache=True)', "def _adv(x, u, h, P, mp, clamped, dt):",
+          f"    {X}, = x" if n == 1 else f"    {X} = x",
+          "    if clamped:",
+          "        if h == dt:",
+          f"            return _full1({X}, u, P, mp)",
+          f"        return _part1({X}, u, h, P, mp) if h > 0 else x",
+          "    if h == dt:",
+          f"        return _full0({X}, u, P, mp)",
+          f"    return _part0({X}, u, h, P, mp) if h > 0 else x", ""]
+    return o
+
+
+def _adaptive_helpers(spec: Spec, xs: list[str]) -> list[str]:
+    """DoPri5 with per-element error control (as :mod:`neurosim.integrators.adaptive`), in float64."""
+    n = len(xs)
+    X = ", ".join(xs)
+    o = ['@njit(cache=True)', "def _F_any(x, u, P, mp, clamped):",
+         f"    {X}, = x" if n == 1 else f"    {X} = x",
+         f"    return _fc({X}, u, P, mp) if clamped else _f({X}, u, P, mp)", "",
+         '@njit(cache=True)', "def _dopri(x, f0, u, k, P, mp, clamped):",
+         '    """One step of size k: (x_new, f_new, err)."""']
+    stages = ["f0"]
+    for i in range(1, 7):
+        args = []
+        for v in range(n):
+            acc = " + ".join(f"_W({_DP_A[i][j]}) * {stages[j]}[{v}]"
+                             for j in range(i) if _DP_A[i][j] != "0.0")
+            args.append(f"x[{v}] + k * ({acc})")
+        o.append(f"    xs{i} = {_tup(args)}")
+        o.append(f"    f{i} = _F_any(xs{i}, u, P, mp, clamped)")
+        stages.append(f"f{i}")
+    err = []
+    for v in range(n):
+        acc = " + ".join(f"_W({_DP_E[j]}) * {stages[j]}[{v}]" for j in range(7)
+                         if _DP_E[j] != "0.0")
+        err.append(f"k * ({acc})")
+    o += [f"    return xs6, f6, {_tup(err)}", ""]
+    # the RMS error norm
+    o += ['@njit(cache=True)', "def _norm(err, x, xn, rtol, atol):",
+          "    tot = 0.0"]
+    for v in range(n):
+        o.append(f"    sc = atol + rtol * max(abs(x[{v}]), abs(xn[{v}]))")
+        o.append(f"    tot = tot + (err[{v}] / sc) ** 2")
+    o += [f"    r = math.sqrt(tot / {n})", "    return r if math.isfinite(r) else math.inf", ""]
+    return o
+
+
+def _kernel(spec: Spec, xs: list[str]) -> list[str]:
+    """The block/time/element loop with the rounds of one step."""
+    ir = spec.ir
+    n = len(xs)
+    X = ", ".join(xs)
+    xt = _tup(xs)
+    npar = len(ir.params)
+    adaptive = spec.method == "adaptive"
+    # the free advance with detection: -> x_stop, s, crossed, status
+    o = ['@njit(nogil=True, cache=True)',
+         "def kernel(b0, b1, dt, U, us, P, ps, X, R, REC, recv, SPK, EVT, EVM, EVS, info,",
+         "           precise, rtol, atol, max_steps):",
+         '    """Run blocks b0..b1-1 over all T = U.shape[0] steps (see the module docstring).',
+         "",
+         "    info: [status, n_events, step, element, variable or block, events before block]",
+         '    """',
+         "    T = U.shape[0]",
+         "    M = X.shape[1]",
+         "    zero = dt - dt",
+         "    nev = info[1]",
+         "    cap = EVT.shape[0]",
+         "    nrec = REC.shape[0]",
+         "    dense = SPK.shape[0] > 0",
+         f"    eps = np.finfo(_F).eps",
+         f"    weps = np.finfo(_W).eps",
+         "    for blk in range(b0, b1):",
+         "        lo = blk * BLOCK",
+         "        hi = min(lo + BLOCK, M)",
+         "        nb = hi - lo",
+         "        S = X[:, lo:hi].copy()",
+         "        RR = R[lo:hi].copy()",
+         "        nev_blk = nev",
+         "        for t in range(T):",
+         "            for j in range(nb):",
+         "                m = lo + j",
+         "                mp = m * ps",
+         "                u = U[t, m * us]",
+         "                if not math.isfinite(u):",
+         "                    info[0] = %d" % BAD_INPUT,
+         "                    info[2] = t",
+         "                    info[3] = m",
+         "                    return",
+         ]
+    o += [f"                {x} = S[{k}, j]" for k, x in enumerate(xs)]
+    if not ir.spiking:
+        o += [f"                {X}, = _jump({X}, u, P, mp)" if n == 1 else
+              f"                {X} = _jump({X}, u, P, mp)"]
+        if adaptive:
+            o += [f"                y, s, hit, dc, st = _adaptive({xt}, u, dt, P, mp, False, False,"
+                  " rtol, atol, max_steps, dt, weps)",
+                  "                if st != 0:",
+                  "                    info[0] = st", "                    info[2] = t",
+                  "                    info[3] = m", "                    return"]
+        else:
+            o += [f"                y = _adv({xt}, u, dt, P, mp, False, dt)"]
+        o += [f"                {x} = _F(y[{k}])" for k, x in enumerate(xs)]
+        o += ["                nsp = 0"]
+    else:
+        o += ["                r = RR[j]",
+              "                tref = P[%d, mp]" % npar,
+              "                allowed = True"]
+        if ir.crossing_only:
+            o += [f"                allowed = _d({X}, P, mp) <= 0"]
+        o += [f"                {X}, = _jump({X}, u, P, mp)" if n == 1 else
+              f"                {X} = _jump({X}, u, P, mp)",
+              "                nsp = 0",
+              "                left = dt",
+              "                elapsed = zero",
+              "                rounds = 0",
+              "                while True:",
+              "                    rounds += 1",
+              f"                    if rounds > {MAX_ROUNDS}:",
+              f"                        info[0] = {MAX_ROUNDS_HIT}",
+              "                        info[2] = t", "                        info[3] = m",
+              "                        return",
+              "                    if r > zero:",
+              "                        hr = min(r, left)"]
+        if adaptive:
+            o += [f"                        y, s, hit, dc, st = _adaptive({xt}, u, hr, P, mp, True,"
+                  " False, rtol, atol, max_steps, dt, weps)",
+                  "                        if st != 0:",
+                  "                            info[0] = st", "                            info[2] = t",
+                  "                            info[3] = m", "                            return"]
+        else:
+            o += [f"                        y = _adv({xt}, u, hr, P, mp, True, dt)"]
+        o += [f"                        {x} = _F(y[{k}])" for k, x in enumerate(xs)]
+        o += ["                        r = max(r - hr, zero)",
+              "                        left = left - hr",
+              "                        elapsed = elapsed + hr",
+              "                    if not left > zero:",
+              "                        break"]
+        # free segment with detection
+        if adaptive:
+            o += [f"                    y, s, hit, dcr, st = _adaptive({xt}, u, left, P, mp, False,"
+                  " allowed, rtol, atol, max_steps, dt, weps)",
+                  "                    if st != 0:",
+                  "                        info[0] = st", "                        info[2] = t",
+                  "                        info[3] = m", "                        return",
+                  "                    s = _F(s)"]
+            o += [f"                    e{k} = _F(y[{k}])" for k in range(n)]
+        else:
+            o += [f"                    y = _adv({xt}, u, left, P, mp, False, dt)"]
+            o += [f"                    e{k} = y[{k}]" for k in range(n)]
+            E = ", ".join(f"e{k}" for k in range(n))
+            o += [f"                    dend = _d({E}, P, mp)",
+                  "                    hit = allowed and dend > 0",
+                  "                    s = left"]
+            if spec.method == "exact":
+                o += ["                    if hit and precise:",
+                      f"                        d0 = _d({X}, P, mp)",
+                      "                        if d0 > 0:",
+                      "                            s = zero"]
+                o += [f"                            e{k} = {x}" for k, x in enumerate(xs)]
+                o += ["                        else:",
+                      f"                            s, y = _locate_exact({xt}, u, left, dend, d0,"
+                      " P, mp, eps)"]
+                o += [f"                            e{k} = y[{k}]" for k in range(n)]
+        E = ", ".join(f"e{k}" for k in range(n))
+        o += ["                    if not hit:"]
+        o += [f"                        {x} = e{k}" for k, x in enumerate(xs)]
+        o += ["                        break",
+              "                    nsp += 1",
+              "                    if nev >= cap:",
+              f"                        info[0] = {EV_FULL}",
+              "                        info[1] = nev_blk",
+              "                        info[4] = blk",
+              "                        return",
+              "                    EVT[nev] = t",
+              "                    EVM[nev] = m",
+              "                    EVS[nev] = elapsed + s",
+              "                    nev += 1",
+              f"                    {X}, = _reset({E}, P, mp)" if n == 1 else
+              f"                    {X} = _reset({E}, P, mp)",
+              "                    r = tref",
+              "                    if not precise:",
+              "                        break",
+              "                    elapsed = elapsed + s",
+              "                    left = left - s",
+              f"                    da = _d({X}, P, mp)",
+              f"                    dc = _d({E}, P, mp)",
+              "                    if da > 0 or da >= dc:",
+              "                        allowed = False",
+              "                    if not left > zero:",
+              "                        break",
+              "                RR[j] = r"]
+    # divergence check, store, record
+    fin = " and ".join(f"math.isfinite({x})" for x in xs)
+    o += [f"                if not ({fin}):",
+          f"                    info[0] = {DIVERGED}",
+          "                    info[2] = t",
+          "                    info[3] = m"]
+    for k, x in reversed(list(enumerate(xs))):  # the first non-finite variable wins
+        o += [f"                    if not math.isfinite({x}):",
+              f"                        info[4] = {k}"]
+    o += ["                    return"]
+    o += [f"                S[{k}, j] = {x}" for k, x in enumerate(xs)]
+    o += ["                if dense:",
+          "                    SPK[t, m] = nsp",
+          "                for q in range(nrec):",
+          "                    k = recv[q]"]
+    for k, x in enumerate(xs):
+        o += [f"                    if k == {k}:", f"                        REC[q, t, m] = {x}"]
+    if ir.spiking:
+        o += [f"                    if k == {n}:", "                        REC[q, t, m] = r"]
+    o += ["        X[:, lo:hi] = S",
+          "        R[lo:hi] = RR" if ir.spiking else "        pass",
+          "    info[1] = nev", ""]
+    if spec.method == "exact" and ir.spiking:
+        o = _locate_exact_fn(xs) + o
+    if adaptive:
+        o = _adaptive_fn(spec, xs) + o
+    return o
+
+
+def _locate_exact_fn(xs: list[str]) -> list[str]:
+    n = len(xs)
+    X = ", ".join(xs)
+    return [
+        '@njit(cache=True)',
+        f"def _locate_exact(x, u, h, d_end, d_start, P, mp, eps):",
+        f"    {X}, = x" if n == 1 else f"    {X} = x",
+        "    a, b, s = _newton_init(h, d_end, min(d_start, d_start - d_start))",
+        "    tol = 4.0 * eps * h",
+        "    noise = math.sqrt(eps) * h",
+        "    last = h",
+        "    for _ in range(60):",
+        f"        y = _part0({X}, u, s, P, mp)",
+        f"        d = _d({', '.join(f'y[{k}]' for k in range(n))}, P, mp)",
+        f"        f = _f({', '.join(f'y[{k}]' for k in range(n))}, u, P, mp)",
+        "        slope = _slope(y, f, P, mp)",
+        "        s, a, b, last, done = _newton_update(s, a, b, d, slope, tol, noise, last)",
+        "        if done:",
+        "            break",
+        f"    return s, _part0({X}, u, s, P, mp)",
+        "",
+    ]
+
+
+def _adaptive_fn(spec: Spec, xs: list[str]) -> list[str]:
+    """The adaptive advance over h with detection (per element), in float64."""
+    n = len(xs)
+    W = [f"_W(x[{k}])" for k in range(n)]
+    Y = ", ".join(f"y[{k}]" for k in range(n))
+    return [
+        '@njit(cache=True)',
+        "def _adaptive(x, u, h, P, mp, clamped, detect, rtol, atol, max_steps, dt, weps):",
+        '    """-> (x_stop, s_stop, crossed, d_cross, status); float64 inside."""',
+        f"    y = {_tup(W)}",
+        "    uu = _W(u)",
+        "    h = _W(h)",
+        "    s = 0.0",
+        "    k = h",
+        "    tiny = 16.0 * weps * dt",
+        "    if not h > 0:",
+        "        return y, h, False, 0.0, 0",
+        "    if detect:",
+        f"        d = _d({Y}, P, mp)",
+        "        if d > 0:",
+        "            return y, 0.0, True, d, 0",
+        "    f = _F_any(y, uu, P, mp, clamped)",
+        "    for _ in range(max_steps):",
+        "        remaining = h - s",
+        "        last = k >= remaining",
+        "        kk = remaining if last else k",
+        "        yn, fn, err = _dopri(y, f, uu, kk, P, mp, clamped)",
+        "        nrm = _norm(err, y, yn, rtol, atol)",
+        "        accept = nrm <= 1.0",
+        "        if accept and detect:",
+        f"            dn = _d({', '.join(f'yn[{k}]' for k in range(n))}, P, mp)",
+        "            if dn > 0:",
+        "                sh, yh = _locate_adaptive(y, f, uu, kk, dn, P, mp, clamped, weps)",
+        "                return yh, s + sh, True, dn, 0",
+        "        if accept:",
+        "            y = yn",
+        "            f = fn",
+        "            s = h if last else s + kk",
+        "        fac = 0.9 * max(nrm, 1e-10) ** -0.2",
+        "        fac = min(max(fac, 0.2), 5.0)",
+        "        k = kk * fac",
+        "        if not s < h:",
+        "            return y, h, False, 0.0, 0",
+        "        if k < tiny:",
+        f"            return y, s, False, 0.0, {TOO_SMALL}",
+        f"    return y, s, False, 0.0, {MAX_STEPS}",
+        "",
+        '@njit(cache=True)',
+        "def _locate_adaptive(y0, f0, u, k, d_end, P, mp, clamped, weps):",
+        f"    d_start = _d({', '.join(f'y0[{j}]' for j in range(n))}, P, mp)",
+        "    a, b, s = _newton_init(k, d_end, d_start)",
+        "    tol = 4.0 * weps * k",
+        "    noise = math.sqrt(weps) * k",
+        "    last = k",
+        "    for _ in range(60):",
+        "        ys, fs, _e = _dopri(y0, f0, u, s, P, mp, clamped)",
+        f"        d = _d({', '.join(f'ys[{j}]' for j in range(n))}, P, mp)",
+        "        slope = _slope(ys, fs, P, mp)",
+        "        s, a, b, last, done = _newton_update(s, a, b, d, slope, tol, noise, last)",
+        "        if done:",
+        "            break",
+        "    ys, fs, _e = _dopri(y0, f0, u, s, P, mp, clamped)",
+        "    return s, ys",
+        "",
+    ]
+
+
+# -- compiling and caching -----------------------------------------------------------------
+_LOADED: dict[str, object] = {}
+_LOCK = threading.Lock()
+
+
+def load(spec: Spec, announce=None):
+    """The compiled kernel module for ``spec`` (generated, written and imported once).
+
+    ``announce(message)`` is called before a compilation that is not in numba's
+    disk cache (first use of a model structure and method).
+    """
+    src = generate(spec)
+    key = hashlib.sha256(f"{VERSION}\n{src}".encode()).hexdigest()[:20]
+    with _LOCK:
+        mod = _LOADED.get(key)
+        if mod is not None:
+            return mod
+        folder = cache_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"nk_{key}.py"
+        if not path.exists() or path.read_text() != src:
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(src)
+            os.replace(tmp, path)
+        name = f"neurosim_kernels.nk_{key}"
+        spec_ = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec_)
+        sys.modules[name] = mod
+        spec_.loader.exec_module(mod)
+        kern = mod.kernel
+        if announce is not None and not _in_disk_cache(kern):
+            announce(f"neurosim: compiling the {spec.method} kernel for "
+                     f"{spec.ir.name} ({spec.dtype}); cached for later runs in {folder}")
+        mod.source_path = path
+        _LOADED[key] = mod
+        return mod
+
+
+def _in_disk_cache(dispatcher) -> bool:
+    """Whether numba has machine code for ``dispatcher`` on disk (no compile needed)."""
+    try:
+        impl = dispatcher._cache._impl
+        index = dispatcher._cache._cache_file._load_index()
+        return bool(index) and impl is not None
+    except Exception:  # noqa: BLE001 - a private numba API; a wrong guess only affects a message
+        return False
+
+
+__all__ = ["BLOCK", "Spec", "cache_dir", "generate", "load"]
