@@ -36,7 +36,8 @@ from .models import (
     NeuronModel,
     NoReset,
 )
-from .simulate import Result, simulate
+from .result import Result
+from .simulation import simulate
 from .state import State
 from .step import Step, discretise
 from .surrogate import spike_fn

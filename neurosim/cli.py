@@ -106,7 +106,7 @@ def _run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .config import load_toml, parse_run_config
-    from .simulate import simulate
+    from .simulation import simulate
 
     raw = load_toml(args.config)
     cfg = parse_run_config(raw)

@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
     from .models.base import NeuronModel
-    from .simulate import Result
+    from .result import Result
 
 SpikeTrains = Any  # Result | Sequence[np.ndarray]
 
@@ -102,7 +102,7 @@ def _check_neurons(neurons: Sequence[int] | int | None, n_total: int, default: i
 
 def _spike_trains(spikes: SpikeTrains) -> tuple[list[np.ndarray], float | None]:
     """Per-neuron spike-time arrays (s) and the duration when known."""
-    from .simulate import Result
+    from .result import Result
 
     if isinstance(spikes, Result):
         trains = spikes.spike_times
@@ -479,7 +479,7 @@ def fi_curve(model: NeuronModel, currents: Sequence[float] | np.ndarray | torch.
     Example:
         >>> I, f = fi_curve(LIF(tau_mem=20e-3, t_ref=2e-3), np.linspace(0, 3, 31), 0.5)
     """
-    from .simulate import simulate
+    from .simulation import simulate
 
     if model.input_target is not None:
         raise ValueError(f"fi_curve needs a model in current input mode; {type(model).__name__} "

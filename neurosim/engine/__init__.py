@@ -176,14 +176,26 @@ def _announce(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _flat_input(u: torch.Tensor, shape: torch.Size) -> tuple[np.ndarray, int]:
-    """The input as a [T, M] (us = 1) or [T, 1] (us = 0, one value per step) array."""
+def _flat_input(u: torch.Tensor, shape: torch.Size) -> tuple[np.ndarray, int, int, int]:
+    """The input as a flat array and element strides: ``u[t, m] = U[uo + t*ut + m*um]``.
+
+    No copy where the input is a view with non-negative strides (e.g. a drive
+    ``[N]`` expanded over time, or one value per step expanded over neurons).
+    """
     T = u.shape[0]
     M = shape.numel()
-    if u.dim() > 1 and all(s == 0 for s in u.stride()[1:]):
-        return u.detach().reshape(T, -1)[:, :1].contiguous().numpy(), 0
     flat = u.detach().expand(T, *shape).reshape(T, M)
-    return np.ascontiguousarray(flat.numpy()), 1
+    st_t, st_m = flat.stride()
+    if st_t < 0 or st_m < 0:
+        flat = flat.contiguous()
+        st_t, st_m = flat.stride()
+    if M == 1:
+        st_m = 0
+    if T == 1:
+        st_t = 0
+    size = (T - 1) * st_t + (M - 1) * st_m + 1
+    base = flat.as_strided((size,), (1,))
+    return base.numpy(), 0, st_t, st_m
 
 
 def run(step: Step, u: torch.Tensor, state: State, record: tuple[str, ...] = (), *,
@@ -230,7 +242,7 @@ def run(step: Step, u: torch.Tensor, state: State, record: tuple[str, ...] = (),
     REC = torch.empty((len(record), T, M), dtype=dtype)
     SPK = torch.zeros((T, M) if dense is not None else (0, M),
                       dtype=dense if dense is not None else torch.uint8)
-    U, us = _flat_input(u, shape)
+    U, uo, ut, um = _flat_input(u, shape)
     nblk = -(-M // C.BLOCK)
     if threads is None:
         threads = 1 if T * M < SERIAL_WORK else min(os.cpu_count() or 1, nblk)
@@ -252,15 +264,14 @@ def run(step: Step, u: torch.Tensor, state: State, record: tuple[str, ...] = (),
         bar = tqdm(total=T, desc="simulate", unit="step")
     try:
         for t0, t1 in chunks:
-            Uc = U[t0:t1]
             RECc = RECn[:, t0:t1]
             SPKc = SPKn[t0:t1] if dense is not None else SPKn
 
-            def work(k: int, t0=t0, Uc=Uc, RECc=RECc, SPKc=SPKc) -> None:
+            def work(k: int, t0=t0, t1=t1, RECc=RECc, SPKc=SPKc) -> None:
                 ev_parts[k].append(_run_blocks(mod.kernel, int(bounds[k]), int(bounds[k + 1]),
-                                               scalar(dt), Uc, us, Pn, ps, Xn, Rn, RECc, recv,
-                                               SPKc, precise, rtol, atol, max_steps, t0,
-                                               step, names, dtype))
+                                               t1 - t0, scalar(dt), U, uo + t0 * ut, ut, um,
+                                               Pn, ps, Xn, Rn, RECc, recv, SPKc, precise, rtol,
+                                               atol, max_steps, t0, step, names, dtype))
 
             _parallel(work, threads)
             if bar is not None:
@@ -314,10 +325,9 @@ def _parallel(work, threads: int) -> None:
         raise errors[0]
 
 
-def _run_blocks(kernel, b0, b1, dt, U, us, P, ps, X, R, REC, recv, SPK, precise, rtol, atol,
-                max_steps, t0, step, names, dtype):
+def _run_blocks(kernel, b0, b1, T, dt, U, uo, ut, um, P, ps, X, R, REC, recv, SPK, precise,
+                rtol, atol, max_steps, t0, step, names, dtype):
     """Call the kernel on blocks b0..b1, growing the event buffer until everything fits."""
-    T = U.shape[0]
     M = X.shape[1]
     n_el = min(M, (b1 - b0) * C.BLOCK)
     cap = max(4096, (T * n_el) // 32)
@@ -329,8 +339,8 @@ def _run_blocks(kernel, b0, b1, dt, U, us, P, ps, X, R, REC, recv, SPK, precise,
     start = b0
     while True:
         info[0] = 0
-        kernel(start, b1, dt, U, us, P, ps, X, R, REC, recv, SPK, evt, evm, evs, info, precise,
-               rtol, atol, max_steps)
+        kernel(start, b1, T, dt, U, uo, ut, um, P, ps, X, R, REC, recv, SPK, evt, evm, evs, info,
+               precise, rtol, atol, max_steps)
         status = int(info[0])
         if status == C.OK:
             break

@@ -41,6 +41,8 @@ from ._trace import BINARY, UNARY, ModelIR, Sym
 BLOCK = 64
 #: the most spike rounds of one element within one step (precise spikes)
 MAX_ROUNDS = 10_000
+#: decorator of the small helpers: inlined by numba, so the kernel is one straight loop body
+_INLINE = '@njit(inline="always", cache=True)'
 #: kernel source version: bump when the templates change (new cache files)
 VERSION = 1
 
@@ -198,7 +200,7 @@ def generate(spec: Spec) -> str:
         f"CROSSING_ONLY = {ir.crossing_only}",
         "",
     ]
-    deco = '@njit(cache=True)'
+    deco = _INLINE
 
     def fn(name: str, args: str, roots: list[Sym], single: bool = False) -> None:
         lines, names = pr.block(roots, "t")
@@ -227,10 +229,10 @@ def _integrator(spec: Spec, xs: list[str], lin: list[str]) -> list[str]:
     ir = spec.ir
     n = len(xs)
     X = ", ".join(xs)
-    deco = '@njit(cache=True)'
+    deco = _INLINE
     o: list[str] = []
     if spec.method in ("euler", "rk4", "exponential_euler"):
-        o += [deco, f"def _adv(x, u, h, P, mp, clamped, dt):", f"    {X}, = x" if n == 1
+        o += [deco, "def _adv(x, u, h, P, mp, clamped, dt):", f"    {X}, = x" if n == 1
               else f"    {X} = x"]
         if spec.method == "euler":
             o += ["    f = _fc(" + X + ", u, P, mp) if clamped else _f(" + X + ", u, P, mp)",
@@ -267,7 +269,7 @@ def _integrator(spec: Spec, xs: list[str], lin: list[str]) -> list[str]:
         o += _adaptive_helpers(spec, xs)
     if ir.spiking:
         sh = ", ".join(f"{x} + f[{k}]" for k, x in enumerate(xs))
-        o += [deco, f"def _slope(x, f, P, mp):", f"    {X}, = x" if n == 1 else f"    {X} = x",
+        o += [deco, "def _slope(x, f, P, mp):", f"    {X}, = x" if n == 1 else f"    {X} = x",
               f"    return _d({sh}, P, mp) - _d({X}, P, mp)", ""]
         o += _find_crossing()
     return o
@@ -371,7 +373,7 @@ def _exact_helpers(spec: Spec, xs: list[str]) -> list[str]:
 
 
 def _adaptive_helpers(spec: Spec, xs: list[str]) -> list[str]:
-    """DoPri5 with per-element error control (as :mod:`neurosim.integrators.adaptive`), in float64."""
+    """DoPri5 with per-element error control (:mod:`neurosim.integrators.adaptive`), float64."""
     n = len(xs)
     X = ", ".join(xs)
     o = ['@njit(cache=True)', "def _F_any(x, u, P, mp, clamped):",
@@ -411,167 +413,122 @@ def _kernel(spec: Spec, xs: list[str]) -> list[str]:
     n = len(xs)
     X = ", ".join(xs)
     xt = _tup(xs)
-    npar = len(ir.params)
+    unpack = f"{X}," if n == 1 else X
     adaptive = spec.method == "adaptive"
-    # the free advance with detection: -> x_stop, s, crossed, status
-    o = ['@njit(nogil=True, cache=True)',
-         "def kernel(b0, b1, dt, U, us, P, ps, X, R, REC, recv, SPK, EVT, EVM, EVS, info,",
-         "           precise, rtol, atol, max_steps):",
-         '    """Run blocks b0..b1-1 over all T = U.shape[0] steps (see the module docstring).',
+    o: list[str] = []
+
+    def emit(level: int, *lines: str) -> None:
+        o.extend("    " * level + ln for ln in lines)
+
+    def fail(level: int, status: str) -> None:
+        emit(level, f"info[0] = {status}", "info[2] = t", "info[3] = m", "return")
+
+    def adaptive_call(level: int, h: str, clamped: str, detect: str) -> None:
+        emit(level, f"y, s, hit, dcr, st = _adaptive({xt}, u, {h}, P, mp, {clamped}, "
+                    f"{detect}, rtol, atol, max_steps, dt, weps)",
+             "if st != 0:")
+        fail(level + 1, "st")
+
+    emit(0, "@njit(nogil=True, cache=True)",
+         "def kernel(b0, b1, T, dt, U, uo, ut, um, P, ps, X, R, REC, recv, SPK,",
+         "           EVT, EVM, EVS, info, precise, rtol, atol, max_steps):",
+         '    """Run blocks b0..b1-1 over T steps (see the module docstring).',
          "",
-         "    info: [status, n_events, step, element, variable or block, events before block]",
-         '    """',
-         "    T = U.shape[0]",
-         "    M = X.shape[1]",
-         "    zero = dt - dt",
-         "    nev = info[1]",
-         "    cap = EVT.shape[0]",
-         "    nrec = REC.shape[0]",
-         "    dense = SPK.shape[0] > 0",
-         f"    eps = np.finfo(_F).eps",
-         f"    weps = np.finfo(_W).eps",
-         "    for blk in range(b0, b1):",
-         "        lo = blk * BLOCK",
-         "        hi = min(lo + BLOCK, M)",
-         "        nb = hi - lo",
-         "        S = X[:, lo:hi].copy()",
-         "        RR = R[lo:hi].copy()",
-         "        nev_blk = nev",
-         "        for t in range(T):",
-         "            for j in range(nb):",
-         "                m = lo + j",
-         "                mp = m * ps",
-         "                u = U[t, m * us]",
-         "                if not math.isfinite(u):",
-         "                    info[0] = %d" % BAD_INPUT,
-         "                    info[2] = t",
-         "                    info[3] = m",
-         "                    return",
-         ]
-    o += [f"                {x} = S[{k}, j]" for k, x in enumerate(xs)]
+         "    info: [status, n_events, step, element, variable or block]",
+         '    """')
+    emit(1, "M = X.shape[1]", "zero = dt - dt", "nev = info[1]", "cap = EVT.shape[0]",
+         "nrec = REC.shape[0]", "dense = SPK.shape[0] > 0", "eps = np.finfo(_F).eps",
+         "weps = np.finfo(_W).eps",
+         "for blk in range(b0, b1):")
+    emit(2, "lo = blk * BLOCK", "hi = min(lo + BLOCK, M)", "nb = hi - lo",
+         "S = X[:, lo:hi].copy()", "RR = R[lo:hi].copy()", "nev_blk = nev",
+         "for t in range(T):")
+    emit(3, "for j in range(nb):")
+    L = 4
+    emit(L, "m = lo + j", "mp = m * ps", "u = U[uo + t * ut + m * um]",
+         "if not math.isfinite(u):")
+    fail(L + 1, str(BAD_INPUT))
+    emit(L, *[f"{x} = S[{k}, j]" for k, x in enumerate(xs)])
     if not ir.spiking:
-        o += [f"                {X}, = _jump({X}, u, P, mp)" if n == 1 else
-              f"                {X} = _jump({X}, u, P, mp)"]
+        emit(L, f"{unpack} = _jump({X}, u, P, mp)")
         if adaptive:
-            o += [f"                y, s, hit, dc, st = _adaptive({xt}, u, dt, P, mp, False, False,"
-                  " rtol, atol, max_steps, dt, weps)",
-                  "                if st != 0:",
-                  "                    info[0] = st", "                    info[2] = t",
-                  "                    info[3] = m", "                    return"]
+            adaptive_call(L, "dt", "False", "False")
         else:
-            o += [f"                y = _adv({xt}, u, dt, P, mp, False, dt)"]
-        o += [f"                {x} = _F(y[{k}])" for k, x in enumerate(xs)]
-        o += ["                nsp = 0"]
+            emit(L, f"y = _adv({xt}, u, dt, P, mp, False, dt)")
+        emit(L, *[f"{x} = _F(y[{k}])" for k, x in enumerate(xs)], "nsp = 0")
     else:
-        o += ["                r = RR[j]",
-              "                tref = P[%d, mp]" % npar,
-              "                allowed = True"]
+        emit(L, "r = RR[j]", f"tref = P[{len(ir.params)}, mp]", "allowed = True")
         if ir.crossing_only:
-            o += [f"                allowed = _d({X}, P, mp) <= 0"]
-        o += [f"                {X}, = _jump({X}, u, P, mp)" if n == 1 else
-              f"                {X} = _jump({X}, u, P, mp)",
-              "                nsp = 0",
-              "                left = dt",
-              "                elapsed = zero",
-              "                rounds = 0",
-              "                while True:",
-              "                    rounds += 1",
-              f"                    if rounds > {MAX_ROUNDS}:",
-              f"                        info[0] = {MAX_ROUNDS_HIT}",
-              "                        info[2] = t", "                        info[3] = m",
-              "                        return",
-              "                    if r > zero:",
-              "                        hr = min(r, left)"]
+            emit(L, f"allowed = _d({X}, P, mp) <= 0")
+        emit(L, f"{unpack} = _jump({X}, u, P, mp)", "nsp = 0", "fast = False")
+        if not adaptive:  # no refractory time left and no spike: one plain step
+            ys = ", ".join(f"y[{k}]" for k in range(n))
+            emit(L, "if not r > zero:")
+            emit(L + 1, f"y = _adv({xt}, u, dt, P, mp, False, dt)",
+                 f"if not (allowed and _d({ys}, P, mp) > 0):")
+            emit(L + 2, *[f"{x} = y[{k}]" for k, x in enumerate(xs)], "fast = True")
+        emit(L, "if not fast:")
+        G = L + 1
+        emit(G, "left = dt", "elapsed = zero", "rounds = 0", "while True:")
+        W = G + 1
+        emit(W, "rounds += 1", f"if rounds > {MAX_ROUNDS}:")
+        fail(W + 1, str(MAX_ROUNDS_HIT))
+        # 1. refractory segment, clamped
+        emit(W, "if r > zero:")
+        emit(W + 1, "hr = min(r, left)")
         if adaptive:
-            o += [f"                        y, s, hit, dc, st = _adaptive({xt}, u, hr, P, mp, True,"
-                  " False, rtol, atol, max_steps, dt, weps)",
-                  "                        if st != 0:",
-                  "                            info[0] = st", "                            info[2] = t",
-                  "                            info[3] = m", "                            return"]
+            adaptive_call(W + 1, "hr", "True", "False")
         else:
-            o += [f"                        y = _adv({xt}, u, hr, P, mp, True, dt)"]
-        o += [f"                        {x} = _F(y[{k}])" for k, x in enumerate(xs)]
-        o += ["                        r = max(r - hr, zero)",
-              "                        left = left - hr",
-              "                        elapsed = elapsed + hr",
-              "                    if not left > zero:",
-              "                        break"]
-        # free segment with detection
-        if adaptive:
-            o += [f"                    y, s, hit, dcr, st = _adaptive({xt}, u, left, P, mp, False,"
-                  " allowed, rtol, atol, max_steps, dt, weps)",
-                  "                    if st != 0:",
-                  "                        info[0] = st", "                        info[2] = t",
-                  "                        info[3] = m", "                        return",
-                  "                    s = _F(s)"]
-            o += [f"                    e{k} = _F(y[{k}])" for k in range(n)]
-        else:
-            o += [f"                    y = _adv({xt}, u, left, P, mp, False, dt)"]
-            o += [f"                    e{k} = y[{k}]" for k in range(n)]
-            E = ", ".join(f"e{k}" for k in range(n))
-            o += [f"                    dend = _d({E}, P, mp)",
-                  "                    hit = allowed and dend > 0",
-                  "                    s = left"]
-            if spec.method == "exact":
-                o += ["                    if hit and precise:",
-                      f"                        d0 = _d({X}, P, mp)",
-                      "                        if d0 > 0:",
-                      "                            s = zero"]
-                o += [f"                            e{k} = {x}" for k, x in enumerate(xs)]
-                o += ["                        else:",
-                      f"                            s, y = _locate_exact({xt}, u, left, dend, d0,"
-                      " P, mp, eps)"]
-                o += [f"                            e{k} = y[{k}]" for k in range(n)]
+            emit(W + 1, f"y = _adv({xt}, u, hr, P, mp, True, dt)")
+        emit(W + 1, *[f"{x} = _F(y[{k}])" for k, x in enumerate(xs)],
+             "r = max(r - hr, zero)", "left = left - hr", "elapsed = elapsed + hr")
+        emit(W, "if not left > zero:", "    break")
+        # 2. free segment with threshold detection
         E = ", ".join(f"e{k}" for k in range(n))
-        o += ["                    if not hit:"]
-        o += [f"                        {x} = e{k}" for k, x in enumerate(xs)]
-        o += ["                        break",
-              "                    nsp += 1",
-              "                    if nev >= cap:",
-              f"                        info[0] = {EV_FULL}",
-              "                        info[1] = nev_blk",
-              "                        info[4] = blk",
-              "                        return",
-              "                    EVT[nev] = t",
-              "                    EVM[nev] = m",
-              "                    EVS[nev] = elapsed + s",
-              "                    nev += 1",
-              f"                    {X}, = _reset({E}, P, mp)" if n == 1 else
-              f"                    {X} = _reset({E}, P, mp)",
-              "                    r = tref",
-              "                    if not precise:",
-              "                        break",
-              "                    elapsed = elapsed + s",
-              "                    left = left - s",
-              f"                    da = _d({X}, P, mp)",
-              f"                    dc = _d({E}, P, mp)",
-              "                    if da > 0 or da >= dc:",
-              "                        allowed = False",
-              "                    if not left > zero:",
-              "                        break",
-              "                RR[j] = r"]
+        if adaptive:
+            adaptive_call(W, "left", "False", "allowed")
+            emit(W, "s = _F(s)", *[f"e{k} = _F(y[{k}])" for k in range(n)])
+        else:
+            emit(W, f"y = _adv({xt}, u, left, P, mp, False, dt)",
+                 *[f"e{k} = y[{k}]" for k in range(n)],
+                 f"dend = _d({E}, P, mp)", "hit = allowed and dend > 0", "s = left")
+            if spec.method == "exact":
+                emit(W, "if hit and precise:")
+                emit(W + 1, f"d0 = _d({X}, P, mp)", "if d0 > 0:")
+                emit(W + 2, "s = zero", *[f"e{k} = {x}" for k, x in enumerate(xs)])
+                emit(W + 1, "else:")
+                emit(W + 2, f"s, y = _locate_exact({xt}, u, left, dend, d0, P, mp, eps)",
+                     *[f"e{k} = y[{k}]" for k in range(n)])
+        emit(W, "if not hit:")
+        emit(W + 1, *[f"{x} = e{k}" for k, x in enumerate(xs)], "break")
+        # 3. the spike: event, reset, refractoriness, the time left
+        emit(W, "nsp += 1", "if nev >= cap:")
+        emit(W + 1, f"info[0] = {EV_FULL}", "info[1] = nev_blk", "info[4] = blk", "return")
+        emit(W, "EVT[nev] = t", "EVM[nev] = m", "EVS[nev] = elapsed + s", "nev += 1",
+             f"{unpack} = _reset({E}, P, mp)", "r = tref", "if not precise:", "    break",
+             "elapsed = elapsed + s", "left = left - s",
+             f"da = _d({X}, P, mp)", f"dc = _d({E}, P, mp)",
+             "if da > 0 or da >= dc:", "    allowed = False",
+             "if not left > zero:", "    break")
+        emit(L, "RR[j] = r")
     # divergence check, store, record
-    fin = " and ".join(f"math.isfinite({x})" for x in xs)
-    o += [f"                if not ({fin}):",
-          f"                    info[0] = {DIVERGED}",
-          "                    info[2] = t",
-          "                    info[3] = m"]
+    emit(L, "if not (" + " and ".join(f"math.isfinite({x})" for x in xs) + "):")
+    emit(L + 1, f"info[0] = {DIVERGED}", "info[2] = t", "info[3] = m")
     for k, x in reversed(list(enumerate(xs))):  # the first non-finite variable wins
-        o += [f"                    if not math.isfinite({x}):",
-              f"                        info[4] = {k}"]
-    o += ["                    return"]
-    o += [f"                S[{k}, j] = {x}" for k, x in enumerate(xs)]
-    o += ["                if dense:",
-          "                    SPK[t, m] = nsp",
-          "                for q in range(nrec):",
-          "                    k = recv[q]"]
+        emit(L + 1, f"if not math.isfinite({x}):", f"    info[4] = {k}")
+    emit(L + 1, "return")
+    emit(L, *[f"S[{k}, j] = {x}" for k, x in enumerate(xs)],
+         "if dense:", "    SPK[t, m] = nsp", "for q in range(nrec):")
+    emit(L + 1, "k = recv[q]")
     for k, x in enumerate(xs):
-        o += [f"                    if k == {k}:", f"                        REC[q, t, m] = {x}"]
+        emit(L + 1, f"if k == {k}:", f"    REC[q, t, m] = {x}")
     if ir.spiking:
-        o += [f"                    if k == {n}:", "                        REC[q, t, m] = r"]
-    o += ["        X[:, lo:hi] = S",
-          "        R[lo:hi] = RR" if ir.spiking else "        pass",
-          "    info[1] = nev", ""]
+        emit(L + 1, f"if k == {n}:", "    REC[q, t, m] = r")
+    emit(2, "X[:, lo:hi] = S")
+    if ir.spiking:
+        emit(2, "R[lo:hi] = RR")
+    emit(1, "info[1] = nev")
+    o.append("")
     if spec.method == "exact" and ir.spiking:
         o = _locate_exact_fn(xs) + o
     if adaptive:
@@ -584,7 +541,7 @@ def _locate_exact_fn(xs: list[str]) -> list[str]:
     X = ", ".join(xs)
     return [
         '@njit(cache=True)',
-        f"def _locate_exact(x, u, h, d_end, d_start, P, mp, eps):",
+        "def _locate_exact(x, u, h, d_end, d_start, P, mp, eps):",
         f"    {X}, = x" if n == 1 else f"    {X} = x",
         "    a, b, s = _newton_init(h, d_end, min(d_start, d_start - d_start))",
         "    tol = 4.0 * eps * h",

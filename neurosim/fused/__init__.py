@@ -460,7 +460,10 @@ def run(
         ValueError: if :func:`supports` is ``False`` for this configuration (the
             message says why), or for bad arguments.
     """
-    from ..simulate import _as_input, _check_state, _element_shape, _record_names
+    from .._validate import as_input as _as_input
+    from .._validate import check_state as _check_state
+    from .._validate import element_shape as _element_shape
+    from .._validate import record_names as _record_names
 
     dt = check_dt(dt)
     if not isinstance(model, NeuronModel):

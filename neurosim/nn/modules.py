@@ -42,8 +42,8 @@ from torch import nn
 
 from .._checks import check_choice, describe
 from ..integrators import METHODS, ExactExponential, get_integrator
+from ..loop import run_steps
 from ..models import ALIF, IF, LI, LIF, NeuronModel
-from ..simulate import run_steps
 from ..state import State
 from ..step import Step
 from ..surrogate import SurrogateLike, get_surrogate
@@ -89,7 +89,7 @@ class NeuronModule(nn.Module):
             :mod:`neurosim.fused` where they support the configuration — no
             recurrence, LI/LIF/IF/ALIF under Euler or exact integration on the grid,
             CPU — else the reference loop), ``"reference"`` or ``"fused"``; see
-            :func:`neurosim.simulate.run_steps`. Cells always take one reference step.
+            :func:`neurosim.loop.run_steps`. Cells always take one reference step.
         **params: the model's parameters (``tau_mem`` in s, ``v_th``, ``reset``, ...),
             floats or tensors; defaults are the model's.
     """
@@ -300,7 +300,7 @@ class Layer(NeuronModule):
 
     def run(self, input: torch.Tensor, state: State | None = None,
             record: Iterable[str] = ()) -> tuple[torch.Tensor, State, dict[str, torch.Tensor]]:
-        """Run the sequence through :func:`neurosim.simulate.run_steps` (fused where supported).
+        """Run the sequence through :func:`neurosim.loop.run_steps` (fused where supported).
 
         Args:
             input: ``[T, *batch, *neurons]``, time-major.

@@ -16,7 +16,8 @@ import torch
 
 from .._checks import check_dt
 from ..models.base import NeuronModel
-from ..simulate import Result, simulate
+from ..result import Result
+from ..simulation import simulate
 from ._inputs import Input, Streams, as_input, import_object, qualified_name
 from ._measures import BUILTIN, builtin_measures, user_measure
 from ._space import Grid, Points, Space

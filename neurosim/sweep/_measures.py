@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..simulate import Result
+from ..result import Result
 
 UNITS = {"rate": "Hz", "count": "1", "latency": "s", "isi": "s", "cv": "1",
          "spike_times": "s"}

@@ -1,0 +1,271 @@
+r"""The one time loop of neurosim: a step function applied over the time axis of an input.
+
+:func:`run_steps` serves :func:`neurosim.simulate`, the sequence layers of
+:mod:`neurosim.nn` and the sweeps. Step ``k`` covers :math:`[k\,dt, (k+1)\,dt]`
+with ``input[k]`` held (or added at its start in jump mode); traces hold the state
+at the end of each step, after any reset. It runs on one of three back ends, which
+compute the same thing:
+
+* the compiled engine (:mod:`neurosim.engine`): every model and integrator,
+  generated from the model's one definition; used when no gradient is needed;
+* the fused training kernels (:mod:`neurosim.fused`): LI/LIF/IF/ALIF under Euler
+  or exact integration on the grid, with surrogate gradients;
+* the reference loop: :meth:`neurosim.Step.with_events` per step on tensors, the
+  oracle the others are tested against; autograd, any device, every option.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ._checks import check_choice
+from ._validate import check_finite_input
+from .engine import Events
+from .errors import SimulationDiverged
+from .state import State
+from .step import Step
+
+BACKENDS = ("auto", "engine", "fused", "reference")
+
+
+class StepsOutput(NamedTuple):
+    """What :func:`run_steps` returns.
+
+    Attributes:
+        spikes: spike counts per step ``[T, *shape]`` (zeros for non-spiking models), or
+            ``None`` where the caller asked for events only (``dense=False``).
+        traces: the recorded state variables, each ``[T, *shape]``.
+        final_state: the state after the last step.
+        events: every spike as (step, flat index, offset inside the step in s), or ``None``
+            unless ``events=True``.
+        backend: the back end that ran (``"engine"``, ``"fused"`` or ``"reference"``).
+    """
+
+    spikes: torch.Tensor | None
+    traces: dict[str, torch.Tensor]
+    final_state: State
+    events: Events | None
+    backend: str
+
+
+def _fused_reason(step: Step, u: torch.Tensor, recurrent: torch.Tensor | None) -> str | None:
+    """Why the fused kernels cannot run this loop (``None``: they can)."""
+    from . import fused
+
+    if recurrent is not None:
+        return "recurrent connections need the reference path"
+    if step.multi_spike or step.reset_delay != "none" or step.v_min is not None:
+        return "multi_spike, reset_delay and v_min need the reference path"
+    return fused.why_not(step.model, step.integrator, surrogate=step.surrogate,
+                         dtype=u.dtype, device=u.device)
+
+
+def _engine_reason(step: Step, u: torch.Tensor, state: State,
+                   recurrent: torch.Tensor | None) -> str | None:
+    from . import engine
+
+    if recurrent is not None:
+        return "recurrent connections run on the reference loop"
+    return engine.why_not(step, u, state)
+
+
+def backend_for(step: Step, u: torch.Tensor, state: State, *,
+                recurrent: torch.Tensor | None = None, backend: str = "auto") -> str:
+    """The back end :func:`run_steps` uses (``ValueError`` if a requested one cannot run)."""
+    check_choice("backend", backend, BACKENDS)
+    if backend == "reference":
+        return "reference"
+    if backend in ("auto", "engine"):
+        reason = _engine_reason(step, u, state, recurrent)
+        if reason is None:
+            return "engine"
+        if backend == "engine":
+            raise ValueError(f"backend='engine' cannot run this configuration: {reason}")
+    reason = _fused_reason(step, u, recurrent)
+    if reason is None:
+        return "fused"
+    if backend == "fused":
+        raise ValueError(f"backend='fused' cannot run this configuration: {reason}")
+    return "reference"
+
+
+def run_steps(
+    step: Step,
+    input: torch.Tensor,
+    state: State,
+    record: Sequence[str] = (),
+    *,
+    recurrent: torch.Tensor | None = None,
+    events: bool = False,
+    dense: bool = True,
+    progress: bool = False,
+    backend: str = "auto",
+    check_finite: bool = False,
+) -> StepsOutput:
+    r"""Apply ``step`` to every time slice of ``input`` (the one time loop; see the module docs).
+
+    Args:
+        step: the step function (:func:`~neurosim.discretise`).
+        input: ``[T, *shape]``, already of the state's shape, dtype and device.
+        state: the initial state (``state["z"]``, the previous spikes, with ``recurrent``).
+        record: state variables to record.
+        recurrent: optional weights ``W`` ``[n, n]`` of dense recurrence: the input of
+            step *k* is :math:`u_k + W z_{k-1}`, and the state carries the spikes ``z``.
+        events: also return every spike as (step, index, offset) :class:`~neurosim.engine.Events`.
+        dense: return the dense spike counts ``[T, *shape]`` (``False``: ``spikes`` may be
+            ``None`` when the engine runs; the events carry the spikes).
+        progress: show a progress bar.
+        backend: ``"auto"`` (the engine without gradients, the fused kernels with them
+            where they apply, else the reference loop), ``"engine"``, ``"fused"`` or
+            ``"reference"``; a requested back end that cannot run raises ``ValueError``
+            saying why.
+        check_finite: raise ``ValueError`` if ``input`` holds NaN or infinity (the
+            engine and the fused kernels check as they stream the input anyway).
+
+    Returns:
+        A :class:`StepsOutput`.
+
+    Raises:
+        SimulationDiverged: a state variable became non-finite (every back end checks).
+    """
+    u = input
+    record = tuple(record)
+    chosen = backend_for(step, u, state, recurrent=recurrent, backend=backend)
+    if chosen == "engine":
+        from . import engine
+
+        out = engine.run(step, u, state, record, progress=progress,
+                         dense=u.dtype if dense else None)
+        spikes = out.spikes
+        if dense and not step.model.spiking:
+            spikes = torch.zeros_like(u)
+        return StepsOutput(spikes, out.traces, out.final_state,
+                           out.events if events else None, "engine")
+    if chosen == "fused":
+        return _run_fused(step, u, state, record, events, progress)
+    if check_finite:
+        check_finite_input(u)
+    return _run_reference(step, u, state, record, recurrent, events, progress)
+
+
+def _run_reference(step: Step, u: torch.Tensor, state: State, record: tuple[str, ...],
+                   recurrent: torch.Tensor | None, events: bool, progress: bool) -> StepsOutput:
+    T = u.shape[0]
+    spikes_out: list[torch.Tensor] = []
+    traces: dict[str, list[torch.Tensor]] = {n: [] for n in record}
+    ev_step: list[torch.Tensor] = []
+    ev_index: list[torch.Tensor] = []
+    ev_offset: list[torch.Tensor] = []
+    names = step.model.state_names
+    for k in tqdm(range(T), disable=not progress, desc="simulate", unit="step"):
+        x = u[k]
+        if recurrent is not None:
+            x = x + torch.nn.functional.linear(state["z"], recurrent)
+        s, new_state, evs = step.with_events(state, x)
+        if recurrent is not None:
+            new_state["z"] = s
+        _check_finite_state(new_state, names, k, step)
+        state = new_state
+        spikes_out.append(s)
+        for n in record:
+            traces[n].append(state[n])
+        if events:
+            for ev in evs:
+                idx = ev.mask.reshape(-1).nonzero().squeeze(1)
+                ev_step.append(torch.full_like(idx, k))
+                ev_index.append(idx)
+                ev_offset.append(ev.offset.detach().reshape(-1)[idx])
+    ev = None
+    if events:
+        if ev_index:
+            # rounds of one step come one after the other: order each step by index
+            step_ = torch.cat(ev_step).cpu().numpy()
+            index = torch.cat(ev_index).cpu().numpy()
+            offset = torch.cat(ev_offset).cpu().numpy()
+            order = np.lexsort((index, step_))
+            ev = Events(step_[order], index[order], offset[order])
+        else:
+            ev = Events(np.zeros(0, np.int64), np.zeros(0, np.int64),
+                        np.zeros(0, torch.empty((), dtype=u.dtype).numpy().dtype))
+    return StepsOutput(torch.stack(spikes_out), {n: torch.stack(v) for n, v in traces.items()},
+                       state, ev, "reference")
+
+
+def _check_finite_state(state: State, names: tuple[str, ...], k: int, step: Step) -> None:
+    """Raise :class:`SimulationDiverged` if a state variable is not finite after step ``k``."""
+    for name in names:
+        value = state[name].detach()
+        bad = ~torch.isfinite(value)
+        if bool(bad.any()):
+            element = int(bad.reshape(-1).nonzero()[0])
+            time = (k + 1) * step.dt
+            raise SimulationDiverged(
+                f"{type(step.model).__name__} diverged: state variable {name!r} of element "
+                f"{element} became non-finite in step {k} (t = {time:.6g} s) with "
+                f"method={step.integrator.name!r} and dt={step.dt:g} s; try a smaller dt or "
+                f"another method ('exact', 'exponential_euler' or 'adaptive')",
+                step=k, time=time, neuron=element, variable=name,
+                value=float(value.reshape(-1)[element]))
+
+
+def _run_fused(step: Step, u: torch.Tensor, state: State | None, names: tuple[str, ...],
+               events: bool, progress: bool) -> StepsOutput:
+    """:func:`run_steps` on the fused kernels (one call, or chunks with a progress bar)."""
+    from . import fused
+
+    model, dt = step.model, step.dt
+    T = u.shape[0]
+    # spike times after a refractory segment need the refractory trace
+    refractory = events and model.spiking and (fused._any_positive(model.t_ref) or (
+        state is not None and fused._any_positive(state["refrac"])))
+    inner = tuple(names) + (("refrac",) if refractory and "refrac" not in names else ())
+    outs = []
+    start_state = state
+
+    def call(chunk: torch.Tensor, state: State | None) -> fused.FusedOutput:
+        return fused.run(model, chunk, dt, step.integrator, record=inner,
+                         surrogate=step.surrogate, state=state, detach_reset=step.detach_reset)
+
+    if not progress:  # one call on the input itself (a slice would add a gradient copy)
+        outs.append(call(u, state))
+        state = outs[0].final_state
+    else:
+        n_chunks = min(T, 100)
+        bounds = np.linspace(0, T, n_chunks + 1).astype(int)
+        for k in tqdm(range(n_chunks), desc="simulate", unit="chunk"):
+            outs.append(call(u[bounds[k]:bounds[k + 1]], state))
+            state = outs[-1].final_state
+    traces = {n: torch.cat([o.traces[n] for o in outs]) if len(outs) > 1 else outs[0].traces[n]
+              for n in inner}
+    shape = u.shape[1:]
+    if model.spiking:
+        spikes = torch.cat([o.spikes for o in outs]) if len(outs) > 1 else outs[0].spikes
+    else:
+        spikes = torch.zeros((T, *shape), dtype=u.dtype, device=u.device)
+    if not events:
+        return StepsOutput(spikes, {n: traces[n] for n in names}, state, None, "fused")
+    # offsets as the reference step reports them: the segment end in the step,
+    # h_r + (dt - h_r) in the state dtype after a refractory segment h_r
+    flat = spikes.detach().reshape(T, -1)
+    k, index = flat.nonzero(as_tuple=True)
+    dt_s = torch.full((), dt, dtype=u.dtype)
+    offset = dt_s.expand(k.shape)
+    if refractory and k.numel():
+        r_all = traces["refrac"].detach().reshape(T, -1)
+        if start_state is None:
+            r0 = torch.zeros(flat.shape[1], dtype=u.dtype)
+        else:
+            r0 = start_state["refrac"].detach().to(u.dtype).reshape(-1)
+        r_prev = torch.where(k > 0, r_all[(k - 1).clamp(min=0), index], r0[index])
+        h_r = torch.minimum(r_prev, dt_s)
+        offset = torch.where(r_prev > 0, h_r + (dt_s - h_r), offset)
+    ev = Events(k.numpy(), index.numpy(), offset.contiguous().numpy())
+    return StepsOutput(spikes, {n: traces[n] for n in names}, state, ev, "fused")
+
+
+__all__ = ["BACKENDS", "StepsOutput", "backend_for", "run_steps"]
