@@ -35,9 +35,11 @@ def test_result_fields_and_trace_access():
 
 
 def test_custom_loop_with_discretise_equals_simulate():
+    """The reference time loop is the step applied T times, bit for bit (the compiled
+    engine, simulate's default, agrees to round-off: tests/test_engine.py)."""
     model = LIF(tau_mem=15e-3, tau_syn=3e-3, t_ref=1e-3)
     x = torch.rand(400, 3, generator=torch.Generator().manual_seed(3)) * 3
-    res = simulate(model, x, 5e-4, record=("v", "i"))
+    res = simulate(model, x, 5e-4, record=("v", "i"), backend="reference")
     step = discretise(model, 5e-4)
     state = model.initial_state((3,))
     for k in range(400):

@@ -44,7 +44,7 @@ MAX_ROUNDS = 10_000
 #: decorator of the small helpers: inlined by numba, so the kernel is one straight loop body
 _INLINE = '@njit(inline="always", cache=True)'
 #: kernel source version: bump when the templates change (new cache files)
-VERSION = 1
+VERSION = 2
 
 # status codes returned by the kernels (info[0])
 OK, EV_FULL, DIVERGED, BAD_INPUT, TOO_SMALL, MAX_STEPS, MAX_ROUNDS_HIT = range(7)
@@ -326,7 +326,7 @@ def _exact_helpers(spec: Spec, xs: list[str]) -> list[str]:
         return f"P[{base + kind * n * w + i * w + j}, mp]"
 
     for clamped in (0, 1):
-        o += ['@njit(cache=True)', f"def _full{clamped}({X}, u, P, mp):"]
+        o += [_INLINE, f"def _full{clamped}({X}, u, P, mp):"]
         res = []
         for i in range(n):
             e = f"{row(clamped, 0, i, n)} + {row(clamped, 0, i, n + 1)} * u"
@@ -408,13 +408,22 @@ def _adaptive_helpers(spec: Spec, xs: list[str]) -> list[str]:
 
 
 def _kernel(spec: Spec, xs: list[str]) -> list[str]:
-    """The block/time/element loop with the rounds of one step."""
+    """The block/time/element loop with the rounds of one step.
+
+    Fixed-step methods take each time step in two passes over the block: a plain,
+    branch-free step for every element (which the compiler vectorises), marking in
+    ``FL`` the elements that need more (0: done; 1: a grid spike, reset applied;
+    2: refractory or a precise spike: the general rounds); then the spike
+    bookkeeping and the general path for the marked ones, from their saved state.
+    Adaptive integration takes the general path for every element.
+    """
     ir = spec.ir
     n = len(xs)
     X = ", ".join(xs)
     xt = _tup(xs)
     unpack = f"{X}," if n == 1 else X
     adaptive = spec.method == "adaptive"
+    vector = not adaptive
     o: list[str] = []
 
     def emit(level: int, *lines: str) -> None:
@@ -429,6 +438,67 @@ def _kernel(spec: Spec, xs: list[str]) -> list[str]:
              "if st != 0:")
         fail(level + 1, "st")
 
+    def general(L: int) -> None:
+        """The rounds of one step for element j, from S; stores S, RR, events, nsp."""
+        emit(L, *[f"{x} = S[{k}, j]" for k, x in enumerate(xs)])
+        if not ir.spiking:
+            emit(L, f"{unpack} = _jump({X}, u, P, mp)")
+            if adaptive:
+                adaptive_call(L, "dt", "False", "False")
+            else:
+                emit(L, f"y = _adv({xt}, u, dt, P, mp, False, dt)")
+            emit(L, *[f"{x} = _F(y[{k}])" for k, x in enumerate(xs)], "nsp = 0")
+        else:
+            emit(L, "r = RR[j]", f"tref = P[{len(ir.params)}, mp]", "allowed = True")
+            if ir.crossing_only:
+                emit(L, f"allowed = _d({X}, P, mp) <= 0")
+            emit(L, f"{unpack} = _jump({X}, u, P, mp)", "nsp = 0", "left = dt",
+                 "elapsed = zero", "rounds = 0", "while True:")
+            W = L + 1
+            emit(W, "rounds += 1", f"if rounds > {MAX_ROUNDS}:")
+            fail(W + 1, str(MAX_ROUNDS_HIT))
+            # 1. refractory segment, clamped
+            emit(W, "if r > zero:")
+            emit(W + 1, "hr = min(r, left)")
+            if adaptive:
+                adaptive_call(W + 1, "hr", "True", "False")
+            else:
+                emit(W + 1, f"y = _adv({xt}, u, hr, P, mp, True, dt)")
+            emit(W + 1, *[f"{x} = _F(y[{k}])" for k, x in enumerate(xs)],
+                 "r = max(r - hr, zero)", "left = left - hr", "elapsed = elapsed + hr")
+            emit(W, "if not left > zero:", "    break")
+            # 2. free segment with threshold detection
+            E = ", ".join(f"e{k}" for k in range(n))
+            if adaptive:
+                adaptive_call(W, "left", "False", "allowed")
+                emit(W, "s = _F(s)", *[f"e{k} = _F(y[{k}])" for k in range(n)])
+            else:
+                emit(W, f"y = _adv({xt}, u, left, P, mp, False, dt)",
+                     *[f"e{k} = y[{k}]" for k in range(n)],
+                     f"dend = _d({E}, P, mp)", "hit = allowed and dend > 0", "s = left")
+                if spec.method == "exact":
+                    emit(W, "if hit and precise:")
+                    emit(W + 1, f"d0 = _d({X}, P, mp)", "if d0 > 0:")
+                    emit(W + 2, "s = zero", *[f"e{k} = {x}" for k, x in enumerate(xs)])
+                    emit(W + 1, "else:")
+                    emit(W + 2, f"s, y = _locate_exact({xt}, u, left, dend, d0, P, mp, eps)",
+                         *[f"e{k} = y[{k}]" for k in range(n)])
+            emit(W, "if not hit:")
+            emit(W + 1, *[f"{x} = e{k}" for k, x in enumerate(xs)], "break")
+            # 3. the spike: event, reset, refractoriness, the time left
+            emit(W, "nsp += 1", "if nev >= cap:")
+            emit(W + 1, f"info[0] = {EV_FULL}", "info[1] = nev_blk", "info[4] = blk", "return")
+            emit(W, "EVT[nev] = t", "EVM[nev] = m", "EVS[nev] = elapsed + s", "nev += 1",
+                 f"{unpack} = _reset({E}, P, mp)", "r = tref", "if not precise:", "    break",
+                 "elapsed = elapsed + s", "left = left - s",
+                 f"da = _d({X}, P, mp)", f"dc = _d({E}, P, mp)",
+                 "if da > 0 or da >= dc:", "    allowed = False",
+                 "if not left > zero:", "    break")
+            emit(L, "RR[j] = r")
+        emit(L, *[f"S[{k}, j] = {x}" for k, x in enumerate(xs)],
+             "acc += " + " + ".join(f"({x} - {x})" for x in xs))
+        emit(L, "if dense:", "    SPK[t, m] = nsp")
+
     emit(0, "@njit(nogil=True, cache=True)",
          "def kernel(b0, b1, T, dt, U, uo, ut, um, P, ps, X, R, REC, recv, SPK,",
          "           EVT, EVM, EVS, info, precise, rtol, atol, max_steps):",
@@ -438,92 +508,72 @@ def _kernel(spec: Spec, xs: list[str]) -> list[str]:
          '    """')
     emit(1, "M = X.shape[1]", "zero = dt - dt", "nev = info[1]", "cap = EVT.shape[0]",
          "nrec = REC.shape[0]", "dense = SPK.shape[0] > 0", "eps = np.finfo(_F).eps",
-         "weps = np.finfo(_W).eps",
+         "weps = np.finfo(_W).eps", "FL = np.zeros(BLOCK, np.int8)",
          "for blk in range(b0, b1):")
     emit(2, "lo = blk * BLOCK", "hi = min(lo + BLOCK, M)", "nb = hi - lo",
          "S = X[:, lo:hi].copy()", "RR = R[lo:hi].copy()", "nev_blk = nev",
          "for t in range(T):")
-    emit(3, "for j in range(nb):")
-    L = 4
-    emit(L, "m = lo + j", "mp = m * ps", "u = U[uo + t * ut + m * um]",
-         "if not math.isfinite(u):")
-    fail(L + 1, str(BAD_INPUT))
-    emit(L, *[f"{x} = S[{k}, j]" for k, x in enumerate(xs)])
-    if not ir.spiking:
+    emit(3, "acc = zero")
+    if vector:
+        # pass 1: the plain step, branch-free
+        emit(3, "for j in range(nb):")
+        L = 4
+        emit(L, "m = lo + j", "mp = m * ps", "u = U[uo + t * ut + m * um]", "acc += u - u",
+             *[f"{x} = S[{k}, j]" for k, x in enumerate(xs)])
+        if ir.spiking and ir.crossing_only:
+            emit(L, f"below = _d({X}, P, mp) <= 0")
         emit(L, f"{unpack} = _jump({X}, u, P, mp)")
-        if adaptive:
-            adaptive_call(L, "dt", "False", "False")
+        full = "_full0" if spec.method == "exact" else "_adv"
+        args = f"{X}, u, P, mp" if spec.method == "exact" else f"{xt}, u, dt, P, mp, False, dt"
+        emit(L, f"y = {full}({args})")
+        ys = [f"y[{k}]" for k in range(n)]
+        if ir.spiking:
+            emit(L, f"d = _d({', '.join(ys)}, P, mp)", "free = not RR[j] > zero",
+                 "spk = d > 0" + (" and below" if ir.crossing_only else ""),
+                 f"z = _reset({', '.join(ys)}, P, mp)",
+                 "fl = 0 if free and not spk else (1 if free and not precise else 2)",
+                 "FL[j] = fl")
+            for k in range(n):
+                emit(L, f"S[{k}, j] = y[{k}] if fl == 0 else (z[{k}] if fl == 1 else S[{k}, j])")
+            emit(L, "acc += " + " + ".join(f"(y[{k}] - y[{k}])" for k in range(n)))
         else:
-            emit(L, f"y = _adv({xt}, u, dt, P, mp, False, dt)")
-        emit(L, *[f"{x} = _F(y[{k}])" for k, x in enumerate(xs)], "nsp = 0")
+            emit(L, *[f"S[{k}, j] = _F(y[{k}])" for k in range(n)],
+                 "acc += " + " + ".join(f"(y[{k}] - y[{k}])" for k in range(n)))
+        # pass 2: spikes and the general path
+        if ir.spiking:
+            emit(3, "for j in range(nb):")
+            emit(4, "fl = FL[j]", "if fl == 0:", "    continue", "m = lo + j", "mp = m * ps")
+            emit(4, "if fl == 1:")
+            emit(5, "if nev >= cap:")
+            emit(6, f"info[0] = {EV_FULL}", "info[1] = nev_blk", "info[4] = blk", "return")
+            emit(5, "EVT[nev] = t", "EVM[nev] = m", "EVS[nev] = dt", "nev += 1",
+                 f"RR[j] = P[{len(ir.params)}, mp]", "if dense:", "    SPK[t, m] = 1",
+                 "continue")
+            emit(4, "u = U[uo + t * ut + m * um]")
+            general(4)
     else:
-        emit(L, "r = RR[j]", f"tref = P[{len(ir.params)}, mp]", "allowed = True")
-        if ir.crossing_only:
-            emit(L, f"allowed = _d({X}, P, mp) <= 0")
-        emit(L, f"{unpack} = _jump({X}, u, P, mp)", "nsp = 0", "fast = False")
-        if not adaptive:  # no refractory time left and no spike: one plain step
-            ys = ", ".join(f"y[{k}]" for k in range(n))
-            emit(L, "if not r > zero:")
-            emit(L + 1, f"y = _adv({xt}, u, dt, P, mp, False, dt)",
-                 f"if not (allowed and _d({ys}, P, mp) > 0):")
-            emit(L + 2, *[f"{x} = y[{k}]" for k, x in enumerate(xs)], "fast = True")
-        emit(L, "if not fast:")
-        G = L + 1
-        emit(G, "left = dt", "elapsed = zero", "rounds = 0", "while True:")
-        W = G + 1
-        emit(W, "rounds += 1", f"if rounds > {MAX_ROUNDS}:")
-        fail(W + 1, str(MAX_ROUNDS_HIT))
-        # 1. refractory segment, clamped
-        emit(W, "if r > zero:")
-        emit(W + 1, "hr = min(r, left)")
-        if adaptive:
-            adaptive_call(W + 1, "hr", "True", "False")
-        else:
-            emit(W + 1, f"y = _adv({xt}, u, hr, P, mp, True, dt)")
-        emit(W + 1, *[f"{x} = _F(y[{k}])" for k, x in enumerate(xs)],
-             "r = max(r - hr, zero)", "left = left - hr", "elapsed = elapsed + hr")
-        emit(W, "if not left > zero:", "    break")
-        # 2. free segment with threshold detection
-        E = ", ".join(f"e{k}" for k in range(n))
-        if adaptive:
-            adaptive_call(W, "left", "False", "allowed")
-            emit(W, "s = _F(s)", *[f"e{k} = _F(y[{k}])" for k in range(n)])
-        else:
-            emit(W, f"y = _adv({xt}, u, left, P, mp, False, dt)",
-                 *[f"e{k} = y[{k}]" for k in range(n)],
-                 f"dend = _d({E}, P, mp)", "hit = allowed and dend > 0", "s = left")
-            if spec.method == "exact":
-                emit(W, "if hit and precise:")
-                emit(W + 1, f"d0 = _d({X}, P, mp)", "if d0 > 0:")
-                emit(W + 2, "s = zero", *[f"e{k} = {x}" for k, x in enumerate(xs)])
-                emit(W + 1, "else:")
-                emit(W + 2, f"s, y = _locate_exact({xt}, u, left, dend, d0, P, mp, eps)",
-                     *[f"e{k} = y[{k}]" for k in range(n)])
-        emit(W, "if not hit:")
-        emit(W + 1, *[f"{x} = e{k}" for k, x in enumerate(xs)], "break")
-        # 3. the spike: event, reset, refractoriness, the time left
-        emit(W, "nsp += 1", "if nev >= cap:")
-        emit(W + 1, f"info[0] = {EV_FULL}", "info[1] = nev_blk", "info[4] = blk", "return")
-        emit(W, "EVT[nev] = t", "EVM[nev] = m", "EVS[nev] = elapsed + s", "nev += 1",
-             f"{unpack} = _reset({E}, P, mp)", "r = tref", "if not precise:", "    break",
-             "elapsed = elapsed + s", "left = left - s",
-             f"da = _d({X}, P, mp)", f"dc = _d({E}, P, mp)",
-             "if da > 0 or da >= dc:", "    allowed = False",
-             "if not left > zero:", "    break")
-        emit(L, "RR[j] = r")
-    # divergence check, store, record
-    emit(L, "if not (" + " and ".join(f"math.isfinite({x})" for x in xs) + "):")
-    emit(L + 1, f"info[0] = {DIVERGED}", "info[2] = t", "info[3] = m")
-    for k, x in reversed(list(enumerate(xs))):  # the first non-finite variable wins
-        emit(L + 1, f"if not math.isfinite({x}):", f"    info[4] = {k}")
-    emit(L + 1, "return")
-    emit(L, *[f"S[{k}, j] = {x}" for k, x in enumerate(xs)],
-         "if dense:", "    SPK[t, m] = nsp", "for q in range(nrec):")
-    emit(L + 1, "k = recv[q]")
-    for k, x in enumerate(xs):
-        emit(L + 1, f"if k == {k}:", f"    REC[q, t, m] = {x}")
+        emit(3, "for j in range(nb):")
+        emit(4, "m = lo + j", "mp = m * ps", "u = U[uo + t * ut + m * um]", "acc += u - u")
+        general(4)
+    # non-finite input or state: find the first culprit
+    emit(3, "if acc != zero:")
+    emit(4, "for j in range(nb):")
+    emit(5, "m = lo + j", "u = U[uo + t * ut + m * um]", "if not math.isfinite(u):")
+    fail(6, str(BAD_INPUT))
+    emit(4, "for j in range(nb):")
+    emit(5, "m = lo + j")
+    for k in range(n):
+        emit(5, f"if not math.isfinite(S[{k}, j]):")
+        emit(6, f"info[4] = {k}")
+        fail(6, str(DIVERGED))
+    # records
+    emit(3, "for q in range(nrec):")
+    emit(4, "k = recv[q]")
+    emit(4, f"if k < {n}:")
+    emit(5, "for j in range(nb):", "    REC[q, t, lo + j] = S[k, j]")
     if ir.spiking:
-        emit(L + 1, f"if k == {n}:", "    REC[q, t, m] = r")
+        emit(4, "else:")
+        emit(5, "for j in range(nb):", "    REC[q, t, lo + j] = RR[j]")
     emit(2, "X[:, lo:hi] = S")
     if ir.spiking:
         emit(2, "R[lo:hi] = RR")

@@ -1,0 +1,313 @@
+"""The compiled engine against the reference loop, the closed forms and its own contracts.
+
+The reference loop (``backend="reference"``: :meth:`neurosim.Step.with_events` per step)
+is the oracle: the engine must give the same spikes (indices, and times to round-off)
+and the same traces to round-off, for every model x integrator x reset mode x
+refractoriness. The full matrix is marked ``slow`` (each configuration compiles a
+kernel); a representative subset runs by default.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import torch
+
+import neurosim as ns
+from neurosim import engine
+from neurosim.errors import SimulationDiverged
+from neurosim.loop import backend_for, run_steps
+from neurosim.models.base import NeuronModel
+from neurosim.result import sort_events
+
+F64 = torch.float64
+
+
+def _drive(model: NeuronModel, T: int, N: int, seed: int = 0) -> torch.Tensor:
+    """An input that makes every model fire at a few tens of Hz (its own units)."""
+    g = torch.Generator().manual_seed(seed)
+    r = torch.rand(T, N, generator=g, dtype=F64)
+    if isinstance(model, ns.AdEx | ns.EIF):
+        return 400.0 + 900.0 * r
+    if isinstance(model, ns.HodgkinHuxley):
+        return 4.0 + 12.0 * r
+    if isinstance(model, ns.Izhikevich):
+        return 5.0 + 15.0 * r
+    if isinstance(model, ns.QIF):
+        return 0.5 + 40.0 * r
+    if isinstance(model, ns.CobaLIF):
+        return (0.3 * r - 0.05) if model.input_mode == "jump" else 200.0 + 600.0 * r
+    if getattr(model, "input_mode", "current") == "jump":
+        return 0.6 * r * (r > 0.7)
+    return 0.8 + 2.5 * r
+
+
+def compare(model: NeuronModel, method: str, *, T: int = 300, N: int = 6, dt: float = 1e-4,
+            record=None, **kw) -> tuple:
+    """Run engine and reference; assert identical spikes and round-off traces."""
+    u = _drive(model, T, N)
+    step = ns.discretise(model, dt, method, **kw)
+    state = model.initial_state((N,), dtype=F64)
+    names = tuple(record) if record else model.state_names
+    assert backend_for(step, u, state) == "engine"
+    a = run_steps(step, u, state, names, events=True, backend="engine")
+    b = run_steps(step, u, state, names, events=True, backend="reference")
+    ia, ta = sort_events(a.events, dt)
+    ib, tb = sort_events(b.events, dt)
+    assert ia.size == ib.size, (ia.size, ib.size)
+    np.testing.assert_array_equal(ia, ib)
+    np.testing.assert_allclose(ta, tb, rtol=0, atol=1e-12)
+    for name in names:
+        scale = float(b.traces[name].abs().max()) + 1.0
+        err = float((a.traces[name] - b.traces[name]).abs().max())
+        assert err <= 1e-9 * scale, (name, err)
+    for name in model.state_names:
+        torch.testing.assert_close(a.final_state[name], b.final_state[name], rtol=1e-9,
+                                   atol=1e-9)
+    return a, b
+
+
+# -- the matrix: every model with every integrator that applies -------------------------
+LINEAR = [
+    ("LIF", lambda **k: ns.LIF(**k)),
+    ("LIF-syn", lambda **k: ns.LIF(tau_syn=5e-3, **k)),
+    ("LIF-syn-current", lambda **k: ns.LIF(tau_syn=5e-3, input_mode="current", **k)),
+    ("LIF-jump", lambda **k: ns.LIF(input_mode="jump", **k)),
+    ("IF", lambda **k: ns.IF(**k)),
+    ("ALIF", lambda **k: ns.ALIF(**k)),
+]
+NONLINEAR = [
+    ("AdEx", lambda **k: ns.AdEx(**k)),
+    ("EIF", lambda **k: ns.EIF(**k)),
+    ("Izhikevich", lambda **k: ns.Izhikevich(**k)),
+    ("QIF", lambda **k: ns.QIF(**k)),
+    ("CobaLIF", lambda **k: ns.CobaLIF(**k)),
+]
+RESETS = ("value", "subtract", "none")
+
+
+def _matrix():
+    for name, make in LINEAR:
+        for reset in RESETS:
+            for t_ref in (0.0, 2.5e-4):
+                for method in ("euler", "rk4", "exact", "adaptive", "exponential_euler"):
+                    yield name, make, {"reset": reset, "t_ref": t_ref}, method, {}
+                yield name, make, {"reset": reset, "t_ref": t_ref}, "exact", {"precise": False}
+    for name, make in NONLINEAR:
+        for t_ref in (0.0, 2.5e-4):
+            methods = ["euler", "rk4", "adaptive"]
+            if make().conditionally_linear:
+                methods.append("exponential_euler")
+            for method in methods:
+                yield name, make, {"t_ref": t_ref}, method, {}
+
+
+MATRIX = list(_matrix())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, make, params, method, kw", MATRIX,
+                         ids=[f"{m[0]}-{'-'.join(f'{k}={v}' for k, v in m[2].items())}-{m[3]}"
+                              f"{'-grid' if m[4] else ''}" for m in MATRIX])
+def test_engine_matches_reference_full_matrix(name, make, params, method, kw):
+    compare(make(**params), method, **kw)
+
+
+#: the default subset: each integrator, each reset mode, refractoriness, a synapse
+FAST = [
+    (ns.LIF(t_ref=2.5e-4), "euler", {}),
+    (ns.LIF(tau_syn=5e-3, t_ref=2.5e-4), "exact", {}),
+    (ns.LIF(reset="subtract"), "exact", {"precise": False}),
+    (ns.ALIF(reset="none", t_ref=2.5e-4), "exact", {}),
+    (ns.AdEx(t_ref=2.5e-4), "rk4", {}),
+    (ns.AdEx(), "adaptive", {}),
+    (ns.HodgkinHuxley(), "exponential_euler", {}),
+    (ns.Izhikevich(), "euler", {}),
+]
+
+
+@pytest.mark.parametrize("model, method, kw", FAST,
+                         ids=[f"{type(m).__name__}-{meth}" for m, meth, _ in FAST])
+def test_engine_matches_reference(model, method, kw):
+    a, b = compare(model, method, **kw)
+    if model.spiking:
+        assert a.events.step.size > 3  # the comparison covered spikes
+
+
+def test_hh_with_rk4_matches_reference():
+    compare(ns.HodgkinHuxley(), "rk4", dt=2e-5, T=1500, N=3)
+
+
+# -- models written by users -----------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class SineDriven(NeuronModel):
+    """A user model defined in a test file: a leaky membrane with a tanh nonlinearity."""
+
+    tau: float = 10e-3
+    gain: float = 2.0
+    v_th: float = 1.0
+    v_reset: float = 0.0
+    t_ref: float = 1e-3
+
+    @property
+    def state_names(self):
+        return ("v", "a")
+
+    def derivatives(self, x, u):
+        v, a = x["v"], x["a"]
+        return {"v": (-v + self.gain * torch.tanh(u + a)) / self.tau,
+                "a": -a / (5 * self.tau)}
+
+    def threshold_distance(self, x):
+        return x["v"] - self.v_th
+
+    def threshold(self, x):
+        return self.v_th
+
+    def on_spike(self, x):
+        return {"v": torch.zeros_like(x["v"]) + self.v_reset, "a": x["a"] + 0.1}
+
+
+@pytest.mark.parametrize("method", ["rk4", "adaptive"])
+def test_user_defined_model_runs_compiled(method):
+    model = SineDriven(gain=torch.linspace(1.5, 3.0, 6, dtype=F64))
+    a, _ = compare(model, method)
+    assert a.events.step.size > 10
+
+
+@dataclass(frozen=True, eq=False)
+class Branchy(SineDriven):
+    """Branches in Python on a state value: cannot be traced."""
+
+    def derivatives(self, x, u):
+        if bool((x["v"] > 0.5).any()):
+            return {"v": -x["v"] / self.tau, "a": -x["a"]}
+        return super().derivatives(x, u)
+
+
+def test_untraceable_model_falls_back_to_the_reference_loop():
+    model = Branchy()
+    u = torch.full((50, 2), 1.0, dtype=F64)
+    step = ns.discretise(model, 1e-4, "euler")
+    state = model.initial_state((2,), dtype=F64)
+    reason = engine.why_not(step, u, state)
+    assert reason is not None and "Python `if`" in reason
+    assert backend_for(step, u, state) == "reference"
+    with pytest.raises(ValueError, match="backend='engine' cannot run"):
+        run_steps(step, u, state, backend="engine")
+    res = ns.simulate(model, u, 1e-4, method="euler")  # still works, on the reference loop
+    assert res.n_spikes >= 0
+
+
+def test_gradients_use_the_autograd_paths():
+    model = ns.AdEx()
+    u = torch.full((20, 2), 800.0, dtype=F64, requires_grad=True)
+    step = ns.discretise(model, 1e-4, "rk4")
+    state = model.initial_state((2,), dtype=F64)
+    assert "gradients" in engine.why_not(step, u, state)
+    with torch.no_grad():
+        assert backend_for(step, u, state) == "engine"
+
+
+# -- closed forms on the engine ----------------------------------------------------------
+def test_lif_first_spike_to_round_off():
+    """LIF from rest under constant drive: T = tau ln(rI/(rI - v_th)), exact to round-off."""
+    tau, current = 20e-3, 1.5
+    exact = tau * math.log(current / (current - 1.0))
+    for dt in (1e-3, 1e-4):
+        res = ns.simulate(ns.LIF(tau_mem=tau, t_ref=2e-3),
+                          torch.full((int(0.2 / dt), 1), current, dtype=F64), dt)
+        times = res.spike_times[0]
+        period = 2e-3 + exact
+        np.testing.assert_allclose(times[:5], exact + period * np.arange(5), rtol=0,
+                                   atol=1e-14)
+
+
+def test_synaptic_kernel_equal_taus_closed_form():
+    """One jump w into i with tau_syn == tau_mem: v(t) = w t exp(-t/tau)/tau (0/0 limit)."""
+    tau, w, dt = 10e-3, 0.5, 1e-4
+    u = torch.zeros(400, 1, dtype=F64)
+    u[0] = w
+    res = ns.simulate(ns.LIF(tau_mem=tau, tau_syn=tau, v_th=10.0), u, dt)
+    t = res.t.numpy()
+    np.testing.assert_allclose(res.v[:, 0].numpy(), w * t * np.exp(-t / tau) / tau, rtol=0,
+                               atol=1e-14)
+
+
+# -- contracts -----------------------------------------------------------------------
+def test_divergence_names_step_neuron_and_variable():
+    """The issue's probe: HH with rk4 at dt = 1 ms blows up; that is an error, not NaN."""
+    u = torch.full((200, 2), 10.0, dtype=F64)
+    for backend in ("engine", "reference"):
+        with pytest.raises(SimulationDiverged) as info:
+            ns.simulate(ns.HodgkinHuxley(), u, 1e-3, method="rk4", backend=backend)
+        err = info.value
+        assert err.variable in ("v", "m", "h", "n") and 0 <= err.neuron < 2
+        assert err.step >= 0 and math.isclose(err.time, (err.step + 1) * 1e-3)
+        assert "smaller dt" in str(err) and f"step {err.step}" in str(err)
+
+
+def test_non_finite_input_names_step_and_element():
+    u = torch.ones(30, 4, dtype=F64)
+    u[17, 2] = float("nan")
+    for backend in ("engine", "reference"):
+        with pytest.raises(ValueError, match="step 17.*element 2"):
+            ns.simulate(ns.LIF(), u, 1e-4, method="euler", backend=backend)
+
+
+def test_event_buffer_grows_and_keeps_order():
+    """Far more spikes than the first buffer holds (every neuron fires every step)."""
+    model = ns.LIF(tau_mem=1e-3, reset="value")
+    u = torch.full((300, 700), 50.0, dtype=F64)
+    step = ns.discretise(model, 1e-4, "euler")
+    state = model.initial_state((700,), dtype=F64)
+    out = engine.run(step, u, state, threads=2)
+    ref = run_steps(step, u, state, events=True, backend="reference")
+    assert out.events.step.size == ref.events.step.size > 4096 * 10
+    ia, ta = sort_events(out.events, 1e-4)
+    ib, tb = sort_events(ref.events, 1e-4)
+    np.testing.assert_array_equal(ia, ib)
+    np.testing.assert_allclose(ta, tb, rtol=0, atol=1e-15)
+
+
+def test_continuation_progress_threads_and_strided_input():
+    model = ns.AdEx(a=torch.linspace(0.0, 8.0, 130, dtype=F64))
+    drive = torch.linspace(300, 1500, 130, dtype=F64).expand(400, 130)  # stride 0 in time
+    whole = ns.simulate(model, drive, 1e-4, method="rk4", record=("v", "w"))
+    half = ns.simulate(model, drive[:200], 1e-4, method="rk4", record=("v", "w"))
+    rest = ns.simulate(model, drive[200:], 1e-4, method="rk4", record=("v", "w"),
+                       state=half.final_state)
+    torch.testing.assert_close(torch.cat([half.v, rest.v]), whole.v, rtol=0, atol=0)
+    chunked = ns.simulate(model, drive, 1e-4, method="rk4", record="v", progress=True)
+    torch.testing.assert_close(chunked.v, whole.v, rtol=0, atol=0)
+    np.testing.assert_array_equal(chunked.spike_index, whole.spike_index)
+    one = run_steps(ns.discretise(model, 1e-4, "rk4"), drive,
+                    model.initial_state((130,), dtype=F64), ("v",), events=True)
+    torch.testing.assert_close(one.traces["v"], whole.v, rtol=0, atol=0)
+    # one value per step for every neuron (stride 0 over neurons)
+    per_step = torch.linspace(800, 900, 400, dtype=F64)[:, None].expand(400, 130)
+    a = ns.simulate(model, per_step, 1e-4, method="rk4")
+    b = ns.simulate(model, per_step.contiguous(), 1e-4, method="rk4")
+    torch.testing.assert_close(a.v, b.v, rtol=0, atol=0)
+
+
+def test_result_memory_is_events_not_a_raster():
+    res = ns.simulate(ns.LIF(), torch.full((500, 1000), 1.5), 1e-4, record=None)
+    assert res._spikes is None  # no [T, N] raster was built
+    dense = res.spikes  # built on demand, equal to the counts
+    assert dense.shape == (500, 1000)
+    assert int(dense.sum()) == res.n_spikes == res.spike_index.size
+    assert torch.equal(res.spike_count(), dense.sum(0))
+
+
+def test_float32_engine_agrees_with_reference_to_float32_round_off():
+    model = ns.LIF(tau_syn=3e-3, t_ref=1e-3)
+    x = torch.rand(400, 3, generator=torch.Generator().manual_seed(3)) * 3
+    a = ns.simulate(model, x, 5e-4, record=("v", "i"))
+    b = ns.simulate(model, x, 5e-4, record=("v", "i"), backend="reference")
+    np.testing.assert_array_equal(a.spike_index, b.spike_index)
+    np.testing.assert_allclose(a.spike_time, b.spike_time, rtol=0, atol=1e-7)
+    torch.testing.assert_close(a.v, b.v, rtol=1e-5, atol=1e-6)
