@@ -415,11 +415,11 @@ def import_nir(graph: Any, dt: float | None = None, *, method: str | None = None
         if isinstance(node, nir.Affine | nir.Linear):
             modules.append(_linear(nir, node))
         elif isinstance(node, nir.Scale):
-            modules.append(Scale(torch.from_numpy(np.asarray(node.scale))))
+            modules.append(Scale(torch.from_numpy(_np(node.scale))))
         elif isinstance(node, nir.LI | nir.CubaLI | nir.LIF | nir.CubaLIF | nir.IF):
             w_rec, bias = recurrent.get(name, (None, None))
             if bias is not None:
-                modules.append(Shift(torch.from_numpy(np.asarray(bias))))
+                modules.append(Shift(torch.from_numpy(_np(bias))))
             modules.append(_neuron_layer(nir, name, node, dt, method, input_mode, backend,
                                          w_rec))
         else:
@@ -469,7 +469,7 @@ def _recurrences(nir: Any, nodes: dict[str, Any], edges: list) -> dict[str, tupl
             bias = getattr(node, "bias", None)
             if bias is not None and not np.any(np.asarray(bias)):
                 bias = None
-            found[a] = (np.asarray(node.weight), bias)
+            found[a] = (_np(node.weight), None if bias is None else _np(bias))
             edges.remove((a, b))
             edges.remove((b, a))
     return found
@@ -503,8 +503,15 @@ def _chain(nir: Any, nodes: dict[str, Any], edges: list) -> list[str]:
     return order
 
 
+def _np(a: Any) -> np.ndarray:
+    """A NumPy copy of an array or tensor (norse writes torch tensors into its nodes)."""
+    if isinstance(a, torch.Tensor):
+        return a.detach().cpu().numpy().copy()
+    return np.array(a)
+
+
 def _linear(nir: Any, node: Any) -> torch.nn.Linear:
-    w = torch.from_numpy(np.array(node.weight))
+    w = torch.from_numpy(_np(node.weight))
     if w.dim() != 2:
         raise ValueError(f"{type(node).__name__} weight must be 2-D, got shape {tuple(w.shape)}")
     bias = getattr(node, "bias", None)
@@ -512,13 +519,13 @@ def _linear(nir: Any, node: Any) -> torch.nn.Linear:
     with torch.no_grad():
         lin.weight.copy_(w)
         if bias is not None:
-            lin.bias.copy_(torch.from_numpy(np.array(bias)))
+            lin.bias.copy_(torch.from_numpy(_np(bias)))
     return lin
 
 
 def _param(a: Any) -> float | torch.Tensor:
     """A uniform array as a Python float (exact propagator), else a tensor."""
-    arr = np.asarray(a)
+    arr = _np(a)
     if arr.size and np.all(arr == arr.reshape(-1)[0]):
         return float(arr.reshape(-1)[0])
     return torch.from_numpy(arr.copy())
@@ -543,7 +550,7 @@ def _from_metadata(nir: Any, node: Any, dt: float) -> tuple[NeuronModel, dict] |
     if kind != type(node).__name__:
         return None
     for key, value in fields.items():
-        theirs = np.asarray(getattr(node, key), dtype=np.float64)
+        theirs = _np(getattr(node, key)).astype(np.float64)
         if theirs.shape != value.shape or not np.allclose(theirs, value, rtol=1e-6, atol=0):
             return None
     return model, options
@@ -560,14 +567,14 @@ def _plain_model(nir: Any, name: str, node: Any, dt: float, input_mode: str | No
             common = dict(tau_mem=_param(node.tau), r=_param(node.r),
                           v_leak=_param(node.v_leak), input_mode="current")
         else:
-            w_in = np.asarray(node.w_in, dtype=np.float64)
-            tau_syn = np.asarray(node.tau_syn, dtype=np.float64)
+            w_in = _np(node.w_in).astype(np.float64)
+            tau_syn = _np(node.tau_syn).astype(np.float64)
             scale = w_in * dt / tau_syn if input_mode == "jump" else w_in
             if np.allclose(scale, 1.0, rtol=1e-6, atol=0):
                 scale = np.ones_like(scale)  # keep r exact when w_in is the mode's identity
-            r = np.asarray(node.r, dtype=np.float64) * scale
+            r = _np(node.r).astype(np.float64) * scale
             common = dict(tau_mem=_param(node.tau_mem), tau_syn=_param(node.tau_syn),
-                          r=_param(r.astype(np.asarray(node.r).dtype)),
+                          r=_param(r.astype(_np(node.r).dtype)),
                           v_leak=_param(node.v_leak), input_mode=input_mode or "current")
         if isinstance(node, nir.LI | nir.CubaLI):
             return LI(**common)
@@ -608,7 +615,7 @@ def _neuron_layer(nir: Any, name: str, node: Any, dt: float, method: str | None,
                                 precise=precise, backend=backend, **kwargs, **params)
     if w_rec is not None:
         with torch.no_grad():
-            layer.recurrent_weight.data = torch.from_numpy(np.array(w_rec)).to(
+            layer.recurrent_weight.data = torch.from_numpy(_np(w_rec)).to(
                 layer.recurrent_weight.dtype)
     return layer
 
