@@ -313,6 +313,9 @@ def _export_item(nir: Any, item: Any, dt: float | None, size: Any, method: str |
     if isinstance(item, Scale):
         s = item.scale.detach().cpu().numpy()
         return tuple(s.shape), nir.Scale(scale=s), {}
+    if isinstance(item, Shift):  # NIR has no bias node: an Affine with identity weights
+        b = item.bias.detach().cpu().numpy().reshape(-1)
+        return (b.size,), nir.Affine(weight=np.eye(b.size, dtype=b.dtype), bias=b), {}
     if isinstance(item, NeuronModule):
         if dt is not None and float(dt) != item.dt:
             raise ValueError(f"dt={dt!r} differs from the dt={item.dt!r} of module {name} "
@@ -341,8 +344,9 @@ def _export_item(nir: Any, item: Any, dt: float | None, size: Any, method: str |
         step_dt = float(dt)
         options = {"size": list(shape), "dt": step_dt, "method": method, "recurrent": False}
     else:
-        raise ValueError(f"cannot export {type(item).__name__} to NIR: expected torch.nn.Linear, "
-                         f"a neurosim layer/cell of LI, LIF or IF, or a model")
+        raise ValueError(f"module {name}: cannot export {type(item).__name__} to NIR: expected "
+                         f"torch.nn.Linear, Scale, Shift, a neurosim layer/cell of LI, LIF or "
+                         f"IF, or a model")
     kind, fields = nir_fields(model, step_dt, shape)
     problems = _unfaithful(model)
     if problems and warn:
@@ -362,7 +366,8 @@ def _export_item(nir: Any, item: Any, dt: float | None, size: Any, method: str |
 
 # -- import -------------------------------------------------------------------------------
 def import_nir(graph: Any, dt: float | None = None, *, method: str | None = None,
-               input_mode: str | None = None, backend: str = "auto") -> Sequential:
+               input_mode: str | None = None, backend: str = "auto",
+               layer_kwargs: dict[str, Any] | None = None) -> Sequential:
     """A torch module (a :class:`Sequential` of neurosim layers) from a NIR graph.
 
     Args:
@@ -379,6 +384,10 @@ def import_nir(graph: Any, dt: float | None = None, *, method: str | None = None
             same charge added at the start of each step: ``i += u·w_in·dt/tau_syn``,
             ``r`` becomes ``r·w_in·dt/tau_syn``; snntorch's ``Synaptic``).
         backend: passed to the layers (``"auto"``, ``"reference"``, ``"fused"``).
+        layer_kwargs: keyword arguments for every neuron layer, over what the graph
+            says: model parameters or layer options, e.g. ``{"reset": "subtract",
+            "reset_delay": "end"}`` for snntorch's default ``Leaky`` (whose exporter
+            writes a reset to zero whatever its ``reset_mechanism``).
 
     Returns:
         A :class:`Sequential`: ``torch.nn.Linear`` for ``Affine``/``Linear``,
@@ -421,7 +430,7 @@ def import_nir(graph: Any, dt: float | None = None, *, method: str | None = None
             if bias is not None:
                 modules.append(Shift(torch.from_numpy(_np(bias))))
             modules.append(_neuron_layer(nir, name, node, dt, method, input_mode, backend,
-                                         w_rec))
+                                         w_rec, layer_kwargs or {}))
         else:
             raise ValueError(f"node {name!r}: NIR {type(node).__name__} nodes are not imported "
                              f"by neurosim (supported: Affine, Linear, Scale, LI, CubaLI, "
@@ -584,7 +593,8 @@ def _plain_model(nir: Any, name: str, node: Any, dt: float, input_mode: str | No
 
 
 def _neuron_layer(nir: Any, name: str, node: Any, dt: float, method: str | None,
-                  input_mode: str | None, backend: str, w_rec: np.ndarray | None) -> Layer:
+                  input_mode: str | None, backend: str, w_rec: np.ndarray | None,
+                  overrides: dict[str, Any]) -> Layer:
     shape = _node_shape(node)
     restored = _from_metadata(nir, node, dt)
     if restored is not None:
@@ -610,9 +620,13 @@ def _neuron_layer(nir: Any, name: str, node: Any, dt: float, method: str | None,
             raise ValueError(f"node {name!r}: recurrent weight of shape {w_rec.shape} does not "
                              f"match {shape[0] if shape else 0} neurons")
         kwargs["recurrent"] = True
-    params = {k: v for k, v in model.params().items()}
-    layer = LAYERS[type(model)](shape if shape else None, dt=dt, method=method,
-                                precise=precise, backend=backend, **kwargs, **params)
+    options = {"dt": dt, "method": method, "precise": precise, "backend": backend, **kwargs,
+               **model.params()}
+    options.update(overrides)
+    try:
+        layer = LAYERS[type(model)](shape if shape else None, **options)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"node {name!r} ({type(node).__name__}): {err}") from None
     if w_rec is not None:
         with torch.no_grad():
             layer.recurrent_weight.data = torch.from_numpy(_np(w_rec)).to(

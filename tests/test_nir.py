@@ -235,8 +235,40 @@ def test_snntorch_graphs_reproduce_snntorch_spikes(kind, input_mode, expected):
         got = mod(x)
     assert 0.05 * ref.numel() < ref.sum() < 0.95 * ref.numel()
     assert torch.equal(got, ref)
+    # the exact propagator is another discretisation of the same ODE: other spikes
+    exact = import_nir(graph, dt=1e-4, input_mode=input_mode)
+    with torch.no_grad():
+        assert not torch.equal(exact(x), ref)
     if kind == "RLeaky":
         assert mod[2].recurrent and isinstance(mod[1], neurosim.nir.Shift)
+        # the recurrent Affine's bias travels as an identity Affine: same network again
+        again = import_nir(export_nir(mod))
+        with torch.no_grad():
+            assert torch.equal(again(x), ref)
+
+
+def test_snntorch_default_leaky_needs_the_subtractive_delayed_reset():
+    """snntorch writes v_reset = 0 for every Leaky; its default resets by subtraction, late."""
+    snn = pytest.importorskip("snntorch")
+    from snntorch.export_nir import export_to_nir
+
+    torch.manual_seed(4)
+    net = torch.nn.Sequential(torch.nn.Linear(5, 6),
+                              snn.Leaky(beta=torch.full((6,), 0.9), threshold=torch.ones(6),
+                                        init_hidden=True, output=True))  # subtract, delayed
+    with torch.no_grad():
+        net[0].weight.abs_()
+    graph = export_to_nir(net, torch.randn(5))
+    np.testing.assert_array_equal(graph.nodes["1"].v_reset, 0.0)
+    x = torch.rand(80, 3, 5) * 2
+    ref = _run_snntorch(net, x)
+    assert ref.sum() > 20
+    with torch.no_grad():
+        as_written = import_nir(graph, dt=1e-4, method="euler")(x)
+        default = import_nir(graph, dt=1e-4, method="euler",
+                             layer_kwargs={"reset": "subtract", "reset_delay": "end"})(x)
+    assert not torch.equal(as_written, ref)
+    assert torch.equal(default, ref)
 
 
 # -- graphs written by norse --------------------------------------------------------------
