@@ -188,6 +188,7 @@ def test_missing_nir_names_the_extra(monkeypatch):
 # -- graphs written by snntorch -----------------------------------------------------------
 def _snntorch_net(kind, n_in=5, n_h=8, n_o=3):
     snn = pytest.importorskip("snntorch")
+    pytest.importorskip("nirtorch")  # snntorch's exporter is built on it
     torch.manual_seed(1)
     opts = dict(init_hidden=True, reset_mechanism="zero", reset_delay=False)
     if kind == "Leaky":
@@ -220,10 +221,9 @@ def _run_snntorch(net, x):
 @pytest.mark.parametrize("kind, input_mode, expected", [
     ("Leaky", None, "LIF"), ("Synaptic", "jump", "CubaLIF"), ("RLeaky", None, "LIF")])
 def test_snntorch_graphs_reproduce_snntorch_spikes(kind, input_mode, expected):
-    pytest.importorskip("snntorch")
+    net = _snntorch_net(kind)
     from snntorch.export_nir import export_to_nir
 
-    net = _snntorch_net(kind)
     graph = export_to_nir(net, torch.randn(5))
     assert type(graph.nodes["1" if kind != "RLeaky" else "1.lif"]).__name__ == expected
     x = torch.rand(60, 4, 5) * 3
@@ -250,6 +250,7 @@ def test_snntorch_graphs_reproduce_snntorch_spikes(kind, input_mode, expected):
 def test_snntorch_default_leaky_needs_the_subtractive_delayed_reset():
     """snntorch writes v_reset = 0 for every Leaky; its default resets by subtraction, late."""
     snn = pytest.importorskip("snntorch")
+    pytest.importorskip("nirtorch")
     from snntorch.export_nir import export_to_nir
 
     torch.manual_seed(4)
