@@ -355,11 +355,12 @@ def to_neo(result: Any, neurons: Iterable[int] | None = None):
         seg.spiketrains.append(st)
     for name, trace in result.traces.items():
         data = trace.detach().cpu().reshape(n_steps, n)[:, torch.from_numpy(idx)]
+        if data.dtype not in (torch.float32, torch.float64):
+            data = data.to(torch.float64)
         unit = _unit(pq, trace_unit(result.model, name))
-        sig = neo.AnalogSignal(data.to(torch.float64).numpy() if data.dtype not in (
-            torch.float32, torch.float64) else data.numpy(), units=unit,
-            sampling_period=dt * pq.s, t_start=dt * pq.s, name=name,
-            array_annotations={"neuron": idx.copy()})
+        sig = neo.AnalogSignal(data.numpy(), units=unit, sampling_period=dt * pq.s,
+                               t_start=dt * pq.s, name=name,
+                               array_annotations={"neuron": idx.copy()})
         seg.analogsignals.append(sig)
     return seg
 

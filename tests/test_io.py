@@ -39,6 +39,10 @@ def _assert_same_result(a, b):
     _assert_same_model(a.model, b.model)
     assert a.dt == b.dt and a.method == b.method
     assert tuple(a.shape) == tuple(b.shape)
+    # derived, public views agree too (spike counts per neuron, per-neuron spike times)
+    assert torch.equal(a.spike_count(), b.spike_count())
+    for ta, tb in zip(a.spike_times.reshape(-1), b.spike_times.reshape(-1), strict=True):
+        np.testing.assert_array_equal(ta, tb)
 
 
 def _heterogeneous_lif_result(dtype=torch.float64):
@@ -67,6 +71,7 @@ def test_round_trip_is_equal_and_continues_identically(tmp_path):
 
 @pytest.mark.parametrize("model, method, x", [
     (neurosim.LI(tau_mem=10e-3), "exact", 0.5),                       # no spikes
+    (neurosim.LIF(tau_mem=10e-3, t_ref=1e-3), "euler", 2.0),         # fused, grid spikes
     (neurosim.AdEx(), "adaptive", 500.0),                              # pA, mV
     (neurosim.HodgkinHuxley(), "exponential_euler", 10.0),
     (neurosim.Izhikevich(), "euler", 10.0),
