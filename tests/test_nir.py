@@ -128,10 +128,13 @@ def test_nir_reading_without_metadata_reproduces_the_model():
                      LIFLayer(6, tau_mem=15e-3, tau_syn=5e-3, input_mode="current",
                               v_leak=0.1, v_reset=-0.2, dt=1e-3),
                      torch.nn.Linear(6, 3),
-                     LIFLayer(3, tau_mem=torch.tensor([10e-3, 20e-3, 30e-3]), r=1.5, dt=1e-3))
+                     LIFLayer(3, tau_mem=torch.tensor([10e-3, 20e-3, 30e-3]), r=1.5, dt=1e-3),
+                     torch.nn.Linear(3, 2),
+                     IFLayer(2, tau_mem=8e-3, r=0.5, v_reset=-0.1, dt=1e-3))
     with torch.no_grad():
         net[0].weight.abs_()
         net[2].weight.abs_().mul_(4.0)
+        net[4].weight.abs_().mul_(4.0)
     graph = export_nir(net)
     for node in graph.nodes.values():
         node.metadata = {}
@@ -140,8 +143,10 @@ def test_nir_reading_without_metadata_reproduces_the_model():
     x = torch.rand(60, 2, 4) * 10
     with torch.no_grad():
         a, b = net.outputs(x), back.outputs(x)
-    assert a[1].sum() > 10 and a[3].sum() > 5
-    assert torch.equal(a[1], b[1]) and torch.equal(a[3], b[3])
+    assert a[1].sum() > 10 and a[3].sum() > 5 and a[5].sum() > 5
+    assert back[5].tau_mem == 1.0 and back[5].r == pytest.approx(0.5 / 8e-3)  # NIR IF: dv/dt = R I
+    for k in (1, 3, 5):
+        assert torch.equal(a[k], b[k]), k
 
 
 def test_cuba_w_in_folds_into_r():
