@@ -19,6 +19,8 @@ from .integrators import (
     Integrator,
     get_integrator,
 )
+from .io import load_result as load
+from .io import save_result as save
 from .models import (
     ALIF,
     EIF,
@@ -53,4 +55,6 @@ __all__ = [
     # issue 3: biophysical and rnnbuilder-family models, exponential Euler
     "EIF", "QIF", "AdEx", "CobaLIF", "Cooldown", "Discontinuous", "ExponentialEuler",
     "HodgkinHuxley", "Izhikevich", "NoReset",
+    # issue 17: results in and out (neurosim.io)
+    "load", "save",
 ]
