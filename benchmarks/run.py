@@ -545,8 +545,13 @@ POISSON = {"n_inputs": 10, "rate_in": 10.0, "weight": 1.5, "tau_mem": 20e-3,
 def poisson_jumps(T: int, N: int, seed: int = 0) -> torch.Tensor:
     """[T, N] float64 jumps into the synaptic variable: weight x Binomial(n_inputs, rate dt)."""
     rng = np.random.default_rng(seed)
-    counts = rng.binomial(POISSON["n_inputs"], POISSON["rate_in"] * DT_NEURO, size=(T, N))
-    return torch.from_numpy(counts.astype(np.float64) * POISSON["weight"])
+    out = np.empty((T, N), dtype=np.float64)
+    rows = max(1, 2**22 // N)  # in chunks: no [T, N] int64 array beside the result
+    for t0 in range(0, T, rows):
+        chunk = rng.binomial(POISSON["n_inputs"], POISSON["rate_in"] * DT_NEURO,
+                             size=(min(rows, T - t0), N))
+        np.multiply(chunk, POISSON["weight"], out=out[t0:t0 + chunk.shape[0]])
+    return torch.from_numpy(out)
 
 
 def case_lif_poisson(sizes: list[int], duration: float, repeats: int) -> list[dict]:

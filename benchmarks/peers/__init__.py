@@ -164,6 +164,3 @@ def run_peer(python_path: str | None, script: str, case: dict,
     return run_json_command([python_path, path, "-"], json.dumps(case), timeout=timeout,
                             label=label, env=env)
 
-
-if __name__ == "__main__":  # python -m peers PYTHON SCRIPT CASE_JSON
-    print(json.dumps(run_peer(sys.argv[1], sys.argv[2], json.loads(sys.argv[3]))))
