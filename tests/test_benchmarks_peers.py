@@ -111,3 +111,34 @@ def test_spike_stats():
     assert st["cv_neurons"] == 2
     assert st["cv_isi"] == pytest.approx((0.0 + 0.5) / 2)
     assert _common.spike_stats([], [], n=3, duration=1.0)["cv_isi"] is None
+
+
+def test_network_neurosim_column(tmp_path, monkeypatch, capsys):
+    """benchmarks/network.py reads neurosim's examples/<case>.py --json, or says why not."""
+    import network
+
+    monkeypatch.setattr(network, "neurosim_available", lambda: "networks not available yet")
+    assert network.run_neurosim("cuba", 4000, 0.1, 0, timeout=60) is None
+    assert "neurosim: networks not available yet" in capsys.readouterr().out
+
+    monkeypatch.setattr(network, "neurosim_available", lambda: None)
+    monkeypatch.setattr(network, "ROOT", str(tmp_path))
+    assert network.run_neurosim("cuba", 4000, 0.1, 0, timeout=60) is None
+    assert "examples/cuba.py not found" in capsys.readouterr().out
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "examples" / "cuba.py").write_text(textwrap.dedent("""
+        import argparse, json
+        p = argparse.ArgumentParser()
+        p.add_argument("--duration", type=float)
+        p.add_argument("--json", action="store_true")
+        p.add_argument("--seed", type=int, default=0)
+        a = p.parse_args()
+        print("building...")
+        print(json.dumps({"rate_hz": 5.0 + a.seed, "cv_isi": 0.3, "run_s": a.duration,
+                          "setup_s": 0.01}))
+    """))
+    res = network.run_neurosim("cuba", 4000, 0.25, 2, timeout=60)
+    assert res["rate_hz"] == 7.0 and res["run_s"] == 0.25 and res["process_maxrss_mib"] > 0
+    # no --n-neurons option in the example: the scale runs are skipped with a reason
+    assert network.run_neurosim("cuba", 40000, 0.25, 2, timeout=60) is None
+    assert "--n-neurons" in capsys.readouterr().out
