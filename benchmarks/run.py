@@ -2,6 +2,8 @@
 
     python benchmarks/run.py --quick          # a few minutes
     python benchmarks/run.py --full           # the figures in docs/performance.md
+    python benchmarks/run.py --full --cases adex,lif_poisson \
+        --brian2-python /work/peers/bin/python --nest-python /work/peers/bin/python
 
 Cases (DESIGN.md section 7, issue 7):
 
@@ -14,6 +16,28 @@ Cases (DESIGN.md section 7, issue 7):
     pays for the GEMMs, the loss and Adam; the time above it is the neurons' share.
 (c) the cost per neuron-step of neurosim's integrators (reference path) and of
     the fused kernels.
+adex  (issue 13) N independent AdEx neurons (Brette & Gerstner 2005, neurosim's AdEx
+    defaults), I = linspace(0.5, 1.5, N) nA constant, float64, no traces, dt = 0.1 ms;
+    neurosim ``simulate(..., method=...)`` for euler, rk4 and adaptive (rtol 1e-6),
+    against Brian2 (euler, rk4; Cython runtime and C++ standalone) and NEST
+    ``aeif_psc_delta`` (GSL RKF45 inside each step: NEST's adaptive).
+lif_poisson  (issue 13) N LIF neurons (tau_mem 20 ms, threshold 1, reset 0, t_ref 2 ms)
+    with an exponential synapse (tau_syn 5 ms) driven by 10 independent Poisson trains
+    of 10 Hz per neuron, each spike adding 1.5 to the synaptic variable (about 10 Hz
+    out); neurosim ``method="exact"`` with precise spikes and with ``precise=False``,
+    against Brian2 ``exact`` and NEST ``iaf_psc_exp_ps`` / ``iaf_psc_exp``. neurosim gets
+    the input as jumps: ``LIF(tau_syn=5 ms)`` has ``input_mode="jump"`` into ``i``, and
+    the input tensor holds 1.5 x (number of the 10 trains that spike in the step), the
+    count drawn Binomial(10, 10 Hz x dt) per step and neuron, as Brian2's PoissonInput
+    draws it; the peers draw their own trains (statistically the same input).
+
+The peers Brian2 and NEST run from their own Python (``--brian2-python PATH``,
+``--nest-python PATH``; docs/performance.md says how to build that venv), one
+subprocess per configuration (benchmarks/peers/). For neurosim, the first call of each
+configuration is reported as ``first_call_s`` and ``compile_s`` (first call minus the
+median run), then the median of the repeats as ``run_s``; a configuration whose first
+call takes longer than ``--slow-limit`` seconds is not repeated (its one cold run is
+reported). Ratios printed are peer run time / neurosim run time (> 1: neurosim faster).
 
 Timings run in this one process, library after library, with a warm-up run
 first; each figure is the median of several repeats. Peak memory of (b) is
@@ -35,7 +59,9 @@ import sys
 import time
 from collections.abc import Callable
 
+import numpy as np
 import torch
+from peers import run_peer
 
 DT = 1e-3
 TAU = 20e-3
@@ -390,6 +416,188 @@ def case_c(N: int, T: int, repeats: int) -> list[dict]:
     return rows
 
 
+# -- cases adex and lif_poisson: neurosim's public call against Brian2 and NEST --------------
+#: where the peers' Python lives, set from --brian2-python / --nest-python in main()
+PEER_PYTHON: dict[str, str | None] = {"brian2": None, "nest": None}
+PEER_TIMEOUT = 1800.0
+#: a neurosim configuration whose first call takes longer than this (s) is not repeated
+SLOW_LIMIT = 120.0
+DT_NEURO = 1e-4
+
+
+def count_spikes(res) -> int:
+    """Total spike count of a neurosim Result, whatever it keeps (counts, raster or events)."""
+    for attr in ("spike_count", "spike_counts"):
+        fn = getattr(res, attr, None)
+        if callable(fn):
+            try:
+                return int(torch.as_tensor(fn()).sum())
+            except Exception:  # noqa: BLE001 - try the next representation
+                pass
+    if getattr(res, "spikes", None) is not None:
+        return int(res.spikes.sum())
+    return len(res.spike_index)
+
+
+def time_public_call(fn: Callable[[], object], repeats: int, n: int,
+                     duration: float) -> dict:
+    """Time ``fn`` (a ``neurosim.simulate`` call): the first call alone, then the median
+    of ``repeats`` more, unless the first took longer than :data:`SLOW_LIMIT`."""
+    t0 = time.perf_counter()
+    res = fn()
+    first = time.perf_counter() - t0
+    out: dict = {"first_call_s": first}
+    if first > SLOW_LIMIT:
+        out.update(run_s=first, run_s_all=[first], compile_s=None,
+                   note=f"one cold run (first call over --slow-limit {SLOW_LIMIT:.0f} s)")
+    else:
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            res = fn()
+            times.append(time.perf_counter() - t0)
+        run = statistics.median(times)
+        out.update(run_s=run, run_s_all=times, compile_s=max(first - run, 0.0))
+    spikes = count_spikes(res)
+    out.update(spikes=spikes, rate_hz=spikes / (n * duration))
+    return out
+
+
+def peer_row(case_name: str, peer: str, case: dict, label: str, compare_to: str,
+             extra: dict) -> dict | None:
+    script = "brian2_cases.py" if peer == "brian2" else "nest_cases.py"
+    res = run_peer(PEER_PYTHON[peer], script, case, timeout=PEER_TIMEOUT)
+    if res is None:
+        return None
+    row = {"case": case_name, "lib": label, "peer": peer, "version": res.get("version"),
+           "compare_to": compare_to, **extra}
+    for key in ("run_s", "run_s_all", "compile_s", "setup_s", "loop_s", "run_wall_s",
+                "spikes", "rate_hz", "method", "model", "peak_rss_mib"):
+        if key in res:
+            row[key] = res[key]
+    return row
+
+
+def print_row(row: dict, ref: dict | None) -> None:
+    comp = row.get("compile_s")
+    comp = "" if comp is None else f", compile {comp:.2f} s"
+    setup = row.get("setup_s")
+    setup = "" if setup is None else f", setup {setup:.2f} s"
+    ratio = ""
+    if ref is not None and ref is not row and ref.get("run_s"):
+        ratio = f"  peer/neurosim {row['run_s'] / ref['run_s']:.3g}x ({ref['lib']})"
+    note = f"  [{row['note']}]" if row.get("note") else ""
+    print(f"  ({row['case']}) N={row['N']:>6} {row['lib']:<34} run {row['run_s']:9.4f} s"
+          f"{comp}{setup}, {row['spikes']} spikes, {row['rate_hz']:.2f} Hz{ratio}{note}",
+          flush=True)
+
+
+def case_adex(sizes: list[int], duration: float, repeats: int) -> list[dict]:
+    import neurosim as ns
+
+    rows: list[dict] = []
+    T = int(round(duration / DT_NEURO))
+    model = ns.AdEx()  # Brette & Gerstner (2005): the defaults
+    for N in sizes:
+        current = torch.linspace(500.0, 1500.0, N, dtype=torch.float64)  # pA
+        u = current.expand(T, N)
+        common = {"N": N, "T": T, "dt": DT_NEURO, "duration": duration}
+        for method in ("euler", "rk4", "adaptive"):
+            kw = {"rtol": 1e-6} if method == "adaptive" else {}
+            label = f"neurosim {method}" + (" (rtol 1e-6)" if kw else "")
+
+            def call(method=method, kw=kw, u=u):
+                with torch.no_grad():
+                    return ns.simulate(model, u, DT_NEURO, method, record=None, **kw)
+
+            mine = {"case": "adex", "lib": label, "method": method, **common,
+                    **time_public_call(call, repeats, N, duration)}
+            rows.append(mine)
+            print_row(mine, None)
+            peer_case = {"case": "adex_population", "n": N, "dt": DT_NEURO,
+                         "duration": duration, "repeats": repeats}
+            if method in ("euler", "rk4"):
+                for mode, name in (("runtime", "cython runtime"), ("standalone", "C++ standalone")):
+                    row = peer_row("adex", "brian2", {**peer_case, "method": method, "mode": mode},
+                                   f"brian2 {method} ({name})", label, common)
+                    if row:
+                        rows.append(row)
+                        print_row(row, mine)
+            else:
+                row = peer_row("adex", "nest", {**peer_case, "model": "aeif_psc_delta"},
+                               "nest aeif_psc_delta (RKF45)", label, common)
+                if row:
+                    rows.append(row)
+                    print_row(row, mine)
+                rk4 = next(r for r in rows if r["case"] == "adex" and r["N"] == N
+                           and r["lib"] == "neurosim rk4")
+                print(f"  (adex) N={N:>6} neurosim adaptive / rk4 = "
+                      f"{mine['run_s'] / rk4['run_s']:.2f}x (target <= 3)", flush=True)
+        del u
+    return rows
+
+
+#: lif_poisson's drive: 10 Poisson trains of 10 Hz per neuron, weight 1.5 (about 10 Hz out)
+POISSON = {"n_inputs": 10, "rate_in": 10.0, "weight": 1.5, "tau_mem": 20e-3,
+           "tau_syn": 5e-3, "t_ref": 2e-3}
+
+
+def poisson_jumps(T: int, N: int, seed: int = 0) -> torch.Tensor:
+    """[T, N] float64 jumps into the synaptic variable: weight x Binomial(n_inputs, rate dt)."""
+    rng = np.random.default_rng(seed)
+    out = np.empty((T, N), dtype=np.float64)
+    rows = max(1, 2**22 // N)  # in chunks: no [T, N] int64 array beside the result
+    for t0 in range(0, T, rows):
+        chunk = rng.binomial(POISSON["n_inputs"], POISSON["rate_in"] * DT_NEURO,
+                             size=(min(rows, T - t0), N))
+        np.multiply(chunk, POISSON["weight"], out=out[t0:t0 + chunk.shape[0]])
+    return torch.from_numpy(out)
+
+
+def case_lif_poisson(sizes: list[int], duration: float, repeats: int) -> list[dict]:
+    import neurosim as ns
+
+    rows: list[dict] = []
+    T = int(round(duration / DT_NEURO))
+    model = ns.LIF(tau_mem=POISSON["tau_mem"], tau_syn=POISSON["tau_syn"],
+                   t_ref=POISSON["t_ref"], v_th=1.0, v_reset=0.0)  # input_mode "jump" into i
+    for N in sizes:
+        x = poisson_jumps(T, N)
+        common = {"N": N, "T": T, "dt": DT_NEURO, "duration": duration}
+        mine = {}
+        for precise in (True, False):
+            label = "neurosim exact" + (" (precise spikes)" if precise else ", precise=False")
+
+            def call(precise=precise, x=x):
+                with torch.no_grad():
+                    return ns.simulate(model, x, DT_NEURO, "exact", precise=precise,
+                                       record=None)
+
+            row = {"case": "lif_poisson", "lib": label, "method": "exact", "precise": precise,
+                   **common, **time_public_call(call, repeats, N, duration)}
+            rows.append(row)
+            print_row(row, None)
+            mine[precise] = row
+        print(f"  (lif_poisson) N={N:>6} precise / grid-only = "
+              f"{mine[True]['run_s'] / mine[False]['run_s']:.2f}x (target <= 2)", flush=True)
+        peer_case = {"case": "lif_poisson", "n": N, "dt": DT_NEURO, "duration": duration,
+                     "repeats": repeats, **POISSON}
+        for mode, name in (("runtime", "cython runtime"), ("standalone", "C++ standalone")):
+            row = peer_row("lif_poisson", "brian2", {**peer_case, "method": "exact", "mode": mode},
+                           f"brian2 exact ({name})", mine[False]["lib"], common)
+            if row:
+                rows.append(row)
+                print_row(row, mine[False])
+        for model_name, precise in (("iaf_psc_exp_ps", True), ("iaf_psc_exp", False)):
+            row = peer_row("lif_poisson", "nest", {**peer_case, "model": model_name},
+                           f"nest {model_name}", mine[precise]["lib"], common)
+            if row:
+                rows.append(row)
+                print_row(row, mine[precise])
+        del x
+    return rows
+
+
 # -- report -------------------------------------------------------------------------------------
 def table(rows: list[dict]) -> str:
     lines = []
@@ -442,45 +650,128 @@ def table(rows: list[dict]) -> str:
         lines.append("|---|---|")
         for r in c:
             lines.append(f"| {r['method']} | {r['ns_per_neuron_step']:.2f} |")
+    titles = {
+        "adex": "(adex) AdEx population, float64, no traces, dt = 0.1 ms, I = 0.5..1.5 nA",
+        "lif_poisson": "(lif_poisson) LIF + exponential synapse, Poisson input (10 x 10 Hz, "
+                       "w = 1.5), t_ref = 2 ms, dt = 0.1 ms, float64",
+    }
+    for name, title in titles.items():
+        rs = [r for r in rows if r["case"] == name]
+        if not rs:
+            continue
+        lines += ["", title + "; last column: peer run time / neurosim run time "
+                  "(> 1: neurosim faster)",
+                  "| N | library | run (s) | compile (s) | setup (s) | spikes | rate (Hz) | "
+                  "peer / neurosim |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r in rs:
+            ref = next((q for q in rs if q["lib"] == r.get("compare_to") and q["N"] == r["N"]),
+                       None)
+            ratio = f"{r['run_s'] / ref['run_s']:.3g}x vs {ref['lib']}" if ref else "-"
+            comp = "-" if r.get("compile_s") is None else f"{r['compile_s']:.2f}"
+            setup = "-" if r.get("setup_s") is None else f"{r['setup_s']:.2f}"
+            note = " (one cold run)" if r.get("note") else ""
+            lines.append(f"| {r['N']} | {r['lib']} | {r['run_s']:.4f}{note} | {comp} | {setup} "
+                         f"| {r['spikes']} | {r['rate_hz']:.2f} | {ratio} |")
     return "\n".join(lines)
 
 
+#: the named cases of --cases (single letters select the lettered cases a, b, c)
+NAMED_CASES = ("adex", "lif_poisson")
+
+
+def parse_cases(text: str) -> list[str]:
+    """``"abc"`` -> a, b, c; ``"a,adex,lif_poisson"`` -> a, adex, lif_poisson."""
+    out: list[str] = []
+    for token in (t.strip() for t in text.split(",")):
+        if not token:
+            continue
+        if token in NAMED_CASES:
+            out.append(token)
+        elif set(token) <= set("abc"):
+            out.extend(token)
+        else:
+            raise SystemExit(f"unknown case {token!r}: use letters of 'abc' and/or "
+                             f"{', '.join(NAMED_CASES)}")
+    return list(dict.fromkeys(out))
+
+
 def main(argv: list[str] | None = None) -> None:
+    global PEER_TIMEOUT, SLOW_LIMIT
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="small sizes (default)")
     mode.add_argument("--full", action="store_true", help="the sizes of docs/performance.md")
-    parser.add_argument("--cases", default="abc", help="which cases to run, e.g. 'ab'")
+    parser.add_argument("--cases", default="abc",
+                        help="which cases to run: letters of 'abc' and/or names, comma-"
+                             "separated, e.g. 'ab' or 'a,adex,lif_poisson' (default 'abc')")
     parser.add_argument("--json", default=os.path.join("benchmarks", "results", "latest.json"),
                         help="where to save the results")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory subprocesses")
+    parser.add_argument("--brian2-python", default=None, metavar="PATH",
+                        help="Python of a venv with Brian2 2.9 (numpy < 2.4) for adex and "
+                             "lif_poisson; see docs/performance.md")
+    parser.add_argument("--nest-python", default=None, metavar="PATH",
+                        help="Python of a venv with NEST (nest-simulator) for adex and "
+                             "lif_poisson")
+    parser.add_argument("--n", default=None,
+                        help="neuron counts for adex and lif_poisson, comma-separated "
+                             "(default: 1000 with --quick, 1000,10000 with --full)")
+    parser.add_argument("--duration", type=float, default=None,
+                        help="biological seconds for adex and lif_poisson (default: 0.1 "
+                             "with --quick, 1 with --full)")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="timed repeats of adex and lif_poisson (default 3)")
+    parser.add_argument("--slow-limit", type=float, default=SLOW_LIMIT,
+                        help="a neurosim configuration whose first call takes longer (s) is "
+                             f"not repeated (default {SLOW_LIMIT:.0f})")
+    parser.add_argument("--peer-timeout", type=float, default=PEER_TIMEOUT,
+                        help=f"seconds per peer subprocess (default {PEER_TIMEOUT:.0f})")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: torch's choice; the peers run one "
+                             "thread)")
     args = parser.parse_args(argv)
     full = args.full
+    cases = parse_cases(args.cases)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    PEER_PYTHON["brian2"] = args.brian2_python
+    PEER_PYTHON["nest"] = args.nest_python
+    PEER_TIMEOUT, SLOW_LIMIT = args.peer_timeout, args.slow_limit
     versions = available()
     libs = ["neurosim-fused", "neurosim-fused-uint8", "neurosim-reference"]
     for peer in PEERS:
         if versions[peer].startswith("unavailable"):
             print(f"skipping {peer}: {versions[peer]}")
         elif peer == "brian2":
-            print("skipping brian2: its C++ code generation needs a compiler and does not "
-                  "share the torch time-major API; see docs/performance.md")
+            print("skipping brian2 in cases a-c: its C++ code generation does not share the "
+                  "torch time-major API (it runs in adex and lif_poisson, --brian2-python)")
         else:
             libs.append(peer)
     info = {"machine": platform.machine(), "processor": platform.processor(),
             "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "python": platform.python_version(), "torch": torch.__version__,
             "versions": versions, "load_average": os.getloadavg(),
-            "mode": "full" if full else "quick"}
+            "mode": "full" if full else "quick", "cases": cases,
+            "brian2_python": args.brian2_python, "nest_python": args.nest_python}
     print(json.dumps(info, indent=1))
     rows: list[dict] = []
-    if "a" in args.cases:
+    if "a" in cases:
         sizes = ([(1000, 1000), (10_000, 1000), (100_000, 1000), (1_000_000, 100)] if full
                  else [(1000, 200), (10_000, 200), (100_000, 200)])
         rows += case_a(libs, sizes, repeats=5 if full else 3)
-    if "b" in args.cases:
+    if "b" in cases:
         rows += case_b(libs, repeats=7 if full else 3, memory=not args.no_memory)
-    if "c" in args.cases:
+    if "c" in cases:
         rows += case_c(1000, 1000 if full else 200, repeats=3)
+    ns_sizes = ([int(float(v)) for v in args.n.split(",")] if args.n
+                else ([1000, 10_000] if full else [1000]))
+    duration = args.duration or (1.0 if full else 0.1)
+    repeats = args.repeats or 3
+    if "adex" in cases:
+        rows += case_adex(ns_sizes, duration, repeats)
+    if "lif_poisson" in cases:
+        rows += case_lif_poisson(ns_sizes, duration, repeats)
     print()
     print(table(rows))
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)

@@ -7,21 +7,30 @@ Three ways to get the same firing rates:
 2. a Python loop of single-neuron ``simulate`` calls: a random subset of
    ``--loop-sample`` sets is timed and the time is extrapolated to all sets
    (stated in the output);
-3. Brian2 (when importable): one NeuronGroup with ``tau`` and ``I`` as per-neuron
-   variables, ``method='exact'``, the same threshold, reset and refractory period.
+3. Brian2: one NeuronGroup with ``tau`` and ``I`` as per-neuron variables,
+   ``method='exact'``, the same threshold, reset and refractory period. With
+   ``--brian2-python PATH`` (the Python of a venv with Brian2 2.9 and numpy < 2.4, see
+   docs/performance.md) it runs there through benchmarks/peers/brian2_cases.py, in the
+   modes of ``--brian2-modes`` (Cython runtime and C++ standalone by default), on the
+   same (tau_mem, I) sets; its run time excludes code generation and compilation
+   (reported apart). Without the option, Brian2 runs in this process if it imports.
 
-Run: ``python benchmarks/sweep.py`` (``--help`` for sizes). Brian2 2.9 needs
-numpy < 2.4; run this script from an environment that has both to include it.
-Timings on shared machines are noisy: compare the ratios printed within one run.
+Run: ``python benchmarks/sweep.py --brian2-python /work/peers/bin/python`` (``--help``
+for sizes). Timings on shared machines are noisy: compare the ratios printed within one
+run. ``--json PATH`` saves the figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import platform
 import time
 
 import numpy as np
 import torch
+from peers import run_peer
 
 import neurosim
 from neurosim.sweep import Grid, Sweep, run_chunk, run_sweep
@@ -100,6 +109,17 @@ def bench_brian2(sweep: Sweep) -> tuple[float, np.ndarray, str] | None:
     return seconds, rates, f"brian2 {b2.__version__}, target {b2.prefs.codegen.target}"
 
 
+def bench_brian2_peer(sweep: Sweep, python: str, mode: str, timeout: float) -> dict | None:
+    """The same sweep in Brian2 from its own venv (benchmarks/peers/brian2_cases.py)."""
+    cols = sweep.columns()
+    case = {"case": "fi_sweep", "mode": mode, "method": "exact", "dt": sweep.dt,
+            "duration": sweep.duration, "t_ref": 2e-3, "return_counts": True,
+            "dtype": sweep.dtype,
+            "tau_mem": [float(v) for v in cols["tau_mem"]],
+            "I": [float(v) for v in cols["I"]]}
+    return run_peer(python, "brian2_cases.py", case, timeout=timeout)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--points", type=int, default=10_000)
@@ -113,6 +133,12 @@ def main() -> None:
     p.add_argument("--loop-sample", type=int, default=20,
                    help="sets timed in the Python loop (extrapolated to all)")
     p.add_argument("--threads", type=int, default=None, help="torch threads")
+    p.add_argument("--brian2-python", default=None, metavar="PATH",
+                   help="Python of a venv with Brian2 2.9 (numpy < 2.4): run Brian2 there")
+    p.add_argument("--brian2-modes", default="runtime,standalone",
+                   help="Brian2 modes with --brian2-python (default 'runtime,standalone')")
+    p.add_argument("--peer-timeout", type=float, default=1800.0, help="s per peer run")
+    p.add_argument("--json", default=None, metavar="PATH", help="save the figures as JSON")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -137,13 +163,49 @@ def main() -> None:
           f"to {n}; rates identical to the sweep's: {same})")
     print(f"  ratio loop / vectorised = {t_loop / t_vec:.1f}x")
 
-    b2 = bench_brian2(sweep)
-    if b2 is not None:
-        t_b2, rate_b2, what = b2
-        diff = np.abs(rate_b2 - closed).max()
-        print(f"brian2           : {t_b2:8.2f} s  {n / t_b2:10.1f} sets/s  ({what}; spikes on "
-              f"the grid: max |rate - closed form| = {diff:.3g} Hz)")
-        print(f"  ratio brian2 / vectorised = {t_b2 / t_vec:.2f}x")
+    report = {"info": {"points": n, "steps": steps, "dt": args.dt, "duration": args.duration,
+                       "method": args.method, "precise": args.precise, "dtype": args.dtype,
+                       "torch": torch.__version__, "threads": torch.get_num_threads(),
+                       "python": platform.python_version(), "load_average": os.getloadavg()},
+              "rows": [{"lib": "neurosim sweep (vectorised)", "run_s": t_vec,
+                        "max_abs_rate_error_hz": float(err)},
+                       {"lib": "neurosim python loop (extrapolated)", "run_s": t_loop}]}
+    if args.brian2_python:
+        for mode in [m.strip() for m in args.brian2_modes.split(",") if m.strip()]:
+            res = bench_brian2_peer(sweep, args.brian2_python, mode, args.peer_timeout)
+            if res is None:
+                continue
+            rate_b2 = np.asarray(res["counts"], dtype=np.float64) / sweep.duration
+            diff = np.abs(rate_b2 - closed).max()
+            name = "cython runtime" if mode == "runtime" else "C++ standalone"
+            label = f"brian2 {mode}"
+            print(f"{label:<17}: {res['run_s']:8.3g} s  {n / res['run_s']:10.1f} sets/s  "
+                  f"(brian2 {res['version']}; compile {res['compile_s']:.2f} s, set-up "
+                  f"{res['setup_s']:.2f} s apart; spikes on the grid: max |rate - closed "
+                  f"form| = {diff:.3g} Hz)")
+            print(f"  ratio brian2 ({mode}) / vectorised = {res['run_s'] / t_vec:.3g}x "
+                  f"(> 1: neurosim faster)")
+            report["rows"].append({"lib": f"brian2 {name}", "version": res["version"],
+                                   "run_s": res["run_s"], "compile_s": res["compile_s"],
+                                   "setup_s": res["setup_s"],
+                                   "max_abs_rate_error_hz": float(diff),
+                                   "ratio_to_neurosim": res["run_s"] / t_vec})
+    else:
+        b2 = bench_brian2(sweep)
+        if b2 is not None:
+            t_b2, rate_b2, what = b2
+            diff = np.abs(rate_b2 - closed).max()
+            print(f"brian2           : {t_b2:8.2f} s  {n / t_b2:10.1f} sets/s  ({what}; spikes "
+                  f"on the grid: max |rate - closed form| = {diff:.3g} Hz)")
+            print(f"  ratio brian2 / vectorised = {t_b2 / t_vec:.2f}x")
+            report["rows"].append({"lib": f"brian2 in process ({what})", "run_s": t_b2,
+                                   "max_abs_rate_error_hz": float(diff),
+                                   "ratio_to_neurosim": t_b2 / t_vec})
+    if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        with open(args.json, "w") as fh:
+            json.dump(report, fh, indent=1)
+        print(f"saved {args.json}")
 
 
 if __name__ == "__main__":
