@@ -133,33 +133,14 @@ def _make_result(**fields: Any):
     """Build a :class:`~neurosim.Result` from its public fields.
 
     ``fields``: ``t, traces, spike_index, spike_time, final_state, model, dt, method``
-    and ``shape`` (the shape of one time slice). The Result is built from the spike
-    events (``spikes=None``). Compatibility: a Result that still derives ``shape``
-    from a dense ``spikes`` tensor gets one binned from the events here (spike at
-    ``k·dt + offset``, ``0 < offset <= dt``, counts in step ``k``).
+    and ``shape`` (the shape of one time slice). The Result keeps the spike events
+    (``spike_index``, ``spike_time``) and builds a dense raster only when asked.
     """
-    from .simulate import Result
+    from .result import Result
 
     shape = tuple(fields.pop("shape"))
-    result = Result(spikes=None, **fields)
-    try:
-        ok = tuple(result.shape) == shape
-    except (AttributeError, TypeError):
-        ok = False
-    if not ok:
-        t = fields["t"]
-        n_steps = int(t.shape[0])
-        counts = torch.zeros((n_steps, int(np.prod(shape, dtype=np.int64))),
-                             dtype=t.dtype, device=t.device)
-        if fields["spike_time"].size:
-            step = np.ceil(fields["spike_time"] / fields["dt"] - 1e-6).astype(np.int64) - 1
-            step = np.clip(step, 0, n_steps - 1)
-            flat = torch.from_numpy(step * counts.shape[1] + fields["spike_index"])
-            counts.view(-1).index_add_(0, flat.to(counts.device),
-                                       torch.ones(flat.shape, dtype=t.dtype,
-                                                  device=t.device))
-        result = Result(spikes=counts.reshape(n_steps, *shape), **fields)
-    return result
+    t = fields["t"]
+    return Result(spikes=None, shape=shape, n_steps=int(t.shape[0]), dtype=t.dtype, **fields)
 
 
 # -- save / load -------------------------------------------------------------------------

@@ -206,6 +206,21 @@ class Result:
 
         return plot_result(self, kind, **kwargs)
 
+    def save(self, path: Any, *, compress: bool = False) -> None:
+        """Save to ``path`` in the documented ``neurosim-result`` format (:mod:`neurosim.io`)."""
+        from .io import save_result
+
+        save_result(self, path, compress=compress)
+
+    def to_neo(self, neurons: Any = None) -> Any:
+        """A ``neo.Segment`` with a SpikeTrain per neuron and an AnalogSignal per trace.
+
+        Needs ``pip install "neurosim[neo]"``; see :func:`neurosim.io.to_neo`.
+        """
+        from .io import to_neo
+
+        return to_neo(self, neurons)
+
     def __repr__(self) -> str:
         return (f"Result({type(self.model).__name__}, T={self._n_steps}, dt={self.dt}, "
                 f"shape={tuple(self._shape)}, method={self.method!r}, "
