@@ -45,12 +45,16 @@ class InProcess:
         return "InProcess()"
 
 
+_WATCHING: list[bool] = []  # one watcher thread per process, however often it is asked
+
+
 def _exit_with_parent() -> None:
     """In a worker process: exit as soon as the parent process dies (a killed parent must
     not leave its workers running or blocked on a pipe)."""
     parent = multiprocessing.parent_process()
-    if parent is None:
+    if parent is None or _WATCHING:
         return
+    _WATCHING.append(True)
 
     def watch() -> None:
         multiprocessing.connection.wait([parent.sentinel])
