@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
@@ -515,6 +516,16 @@ def test_chunk_without_a_manifest_entry_is_recomputed(tmp_path):
     with pytest.warns(ChunkFileWarning, match="no checksum in the manifest"):
         resumed = run_sweep(sweep, out=out, chunk_size=6, progress=False)
     assert resumed.attrs["chunks_loaded"] == 1 and resumed.attrs["chunks_computed"] == 1
+    # a folder without any manifest (written before checksums): every chunk is recomputed,
+    # reported in one warning
+    (out / "chunks" / "manifest.jsonl").unlink()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        again = run_sweep(sweep, out=out, chunk_size=6, progress=False)
+    found = [w for w in caught if issubclass(w.category, ChunkFileWarning)]
+    assert len(found) == 1 and str(found[0].message).count("no checksum") == 2
+    assert again.attrs["chunks_computed"] == 2
+    _identical(again, resumed)
 
 
 def test_run_chunk_is_unchanged_for_valid_sets():

@@ -189,19 +189,22 @@ class Store:
                 raise ValueError(f"{f} lies outside the sweep's {self.n} parameter sets")
             found.append((start, stop, f))
         sums = self._checksums()
-        chunks, covered = [], np.zeros(self.n, dtype=bool)
+        chunks, covered, bad = [], np.zeros(self.n, dtype=bool), []
         for start, stop, f in found:
             if covered[start:stop].any():
                 continue  # overlaps a chunk already loaded (left by another chunk size)
             try:
                 chunk = self._read_chunk(f, start, stop, sums.get(f.name))
             except ValueError as err:
-                warnings.warn(f"chunk file {str(f)!r} is discarded and its rows {start}:{stop} "
-                              f"are computed again: {err}", ChunkFileWarning, stacklevel=3)
+                bad.append(f"chunk file {str(f)!r} is discarded and its rows {start}:{stop} "
+                           f"are computed again: {err}")
                 f.replace(f.with_name(f.name + ".bad"))
                 continue
             chunks.append(chunk)
             covered[start:stop] = True
+        if bad:  # one warning, however many files
+            more = f"\n... and {len(bad) - 10} more" if len(bad) > 10 else ""
+            warnings.warn("\n".join(bad[:10]) + more, ChunkFileWarning, stacklevel=3)
         return chunks
 
     def save_dataset(self, ds: Any) -> Path:
