@@ -251,6 +251,7 @@ def test_a_folder_that_is_not_a_sweep_folder_is_never_written(tmp_path, capsys):
 def test_new_empty_and_own_folders_are_accepted_and_fresh_starts_over(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
+    (empty / ".sweep.json.abc123.tmp").write_bytes(b"{")  # left by a crash while marking it
     first = run_sweep(_sweep(), out=empty, chunk_size=4, progress=False)
     assert (empty / "sweep.json").exists() and (empty / "results.nc").exists()
     (empty / "notes.txt").write_text("kept")

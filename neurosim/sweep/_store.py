@@ -63,7 +63,10 @@ def check_out_dir(path: Path) -> None:
         return
     if not path.is_dir():
         raise ValueError(f"out={str(path)!r} exists and is not a folder")
-    if next(path.iterdir(), None) is not None and not is_sweep_folder(path):
+    # a crash during the first atomic write of sweep.json leaves only its temporary file
+    leftovers = [p for p in path.iterdir()
+                 if not (p.name.startswith(f".{DESCRIPTION}.") and p.name.endswith(".tmp"))]
+    if leftovers and not is_sweep_folder(path):
         raise ValueError(f"out={str(path)!r} is a non-empty folder that is not a neurosim "
                          f"sweep folder (it has no sweep.json written by neurosim); a sweep "
                          f"writes only into a new or empty folder or its own earlier output, "
