@@ -225,3 +225,17 @@ def test_demo_long_duration_is_refused_before_allocating(tmp_path, capsys):
     assert not (tmp_path / "d.png").exists()
     rc = cli.main(["demo", "--dt", "1e-300", "--out", str(tmp_path / "d.png")])
     assert rc == 2 and "needs about" in capsys.readouterr().err
+
+
+def test_reliability_page_names_only_existing_tests():
+    """Every ``file::test`` in docs/reliability.md's tables is a test that exists."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "docs" / "reliability.md").read_text()
+    refs = set(re.findall(r"`(test_\w+\.py)::(test_\w+)`", text))
+    assert len(refs) > 30
+    for file, name in sorted(refs):
+        source = (root / "tests" / file).read_text()
+        assert re.search(rf"^def {name}\(", source, re.M), f"{file}::{name}"
