@@ -62,7 +62,14 @@ def as_param(name: str, value: Any, *, optional: bool = False) -> Param | None:
 
 
 def _values(value: Param) -> torch.Tensor:
-    return value.detach() if isinstance(value, torch.Tensor) else torch.tensor(value)
+    """The value as a tensor for comparisons, in float64: a Python float such as
+    ``0.999999999`` or ``1e-50`` must not be rounded to float32 (to 1.0 or 0.0) first."""
+    if isinstance(value, torch.Tensor):
+        v = value.detach()
+        if v.device.type == "mps":  # no float64 there; compare in the tensor's own dtype
+            return v
+        return v.to(torch.float64)
+    return torch.tensor(value, dtype=torch.float64)
 
 
 def check_positive(name: str, value: Param | None, unit: str = "") -> None:
@@ -114,3 +121,91 @@ def check_dt(dt: Any) -> float:
     if not math.isfinite(dt) or dt <= 0:
         raise ValueError(f"dt must be a finite number > 0 s, got {dt!r}")
     return dt
+
+
+#: default bound on the memory a command may allocate for one run (``--max-memory``)
+DEFAULT_MEMORY_LIMIT = 4 * 2**30
+
+
+def format_bytes(nbytes: float) -> str:
+    """``1536`` -> ``"1.5 KiB"``: a memory size for messages."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(nbytes) < 1024 or unit == "PiB":
+            return f"{nbytes:.3g} {unit}"
+        nbytes /= 1024
+    return f"{nbytes:.3g} PiB"  # pragma: no cover
+
+
+_SIZE_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def parse_memory_size(text: str) -> int:
+    """A memory size in bytes from ``"8G"``, ``"512MiB"``, ``"100K"`` or ``"1e9"``.
+
+    Suffixes K, M, G, T are powers of 1024 and may be followed by ``iB`` or ``B``.
+    """
+    t = str(text).strip()
+    for tail in ("iB", "B"):
+        if t.endswith(tail) and len(t) > len(tail):
+            t = t[:-len(tail)]
+            break
+    unit = t[-1:].upper() if t[-1:].isalpha() and t[-1:].upper() in _SIZE_UNITS else ""
+    try:
+        value = float(t[:-1] if unit else t) * _SIZE_UNITS[unit]
+    except ValueError:
+        raise ValueError(f"expected a memory size such as 8G or 512M, got {text!r}") from None
+    if not 1 <= value < 2**63:
+        raise ValueError(f"expected a memory size of at least 1 byte, got {text!r}")
+    return int(value)
+
+
+def check_memory(what: str, nbytes: float, limit: int, override: str) -> None:
+    """Refuse (``ValueError``) a task estimated to need more than ``limit`` bytes.
+
+    Args:
+        what: the task, for the message (``"the run (200000 steps x 1e11 neurons)"``).
+        nbytes: its estimated memory in bytes.
+        limit: the bound in bytes.
+        override: how the user raises the bound (``"--max-memory"``).
+    """
+    if not nbytes <= limit:
+        raise ValueError(f"{what} needs about {format_bytes(nbytes)}, above the limit of "
+                         f"{format_bytes(limit)}; make it smaller, or raise the limit with "
+                         f"{override}")
+
+
+def positive_number(name: str, value: Any) -> float:
+    """A finite real number > 0 as a float (a one-element tensor is accepted).
+
+    Rejects booleans, strings, ``inf`` and ``nan`` with a ``ValueError`` naming ``name``.
+    """
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.dtype.is_complex:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise ValueError(f"{name} must be a number > 0, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return value
+
+
+#: dtypes a simulation input may have; half precision is refused (see check_input_dtype)
+INPUT_DTYPES = (torch.float32, torch.float64)
+
+
+def check_input_dtype(name: str, tensor: torch.Tensor) -> None:
+    """Refuse a floating input tensor narrower than float32 (float16, bfloat16, float8...).
+
+    Half precision cannot resolve the small per-step changes of a membrane (a bfloat16
+    input gave 0 spikes where float32 gives 24), so it is rejected with a ``ValueError``
+    naming the dtype instead of running silently wrong. Integer and bool tensors pass
+    (they are converted to the default dtype by the caller).
+    """
+    if not isinstance(tensor, torch.Tensor):
+        return
+    if tensor.is_floating_point() and tensor.dtype not in INPUT_DTYPES:
+        raise ValueError(f"{name} has dtype {tensor.dtype}; neurosim simulates in float32 or "
+                         f"float64 (narrower floats lose the small per-step changes of the "
+                         f"state and give wrong results): convert it, e.g. {name}.float()")
+    if tensor.is_complex():
+        raise ValueError(f"{name} must be real, got dtype {tensor.dtype}")

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._checks import check_input_dtype
 from .models.base import NeuronModel
 from .state import State
 
@@ -29,11 +30,9 @@ def as_input(input: Any, check_finite: bool = True) -> torch.Tensor:
         except (TypeError, ValueError) as err:
             raise ValueError(f"input must be a tensor [T, *neurons], got "
                              f"{type(input).__name__}: {err}") from None
+    check_input_dtype("input", input)
     if not input.is_floating_point():
         input = input.to(torch.get_default_dtype())
-    if input.dtype in (torch.float16, torch.bfloat16):
-        raise ValueError(f"input dtype {input.dtype} is not supported: half precision cannot "
-                         f"resolve the state updates of a step; use float32 or float64")
     if input.dim() == 0:
         raise ValueError("input must have a leading time dimension [T, *neurons], got a "
                          "scalar of shape ()")

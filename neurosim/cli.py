@@ -8,7 +8,10 @@ Subcommands:
   a TOML file (see :mod:`neurosim.config`); writes ``PREFIX.npz`` and ``PREFIX.png``.
 * ``neurosim models [NAME ...]``: the models with their parameters, defaults and units.
 
-Exit status: 0 on success, 2 on bad input (the message goes to stderr).
+Exit status: 0 on success, 2 on bad input or a run that diverged
+(:class:`neurosim.errors.SimulationDiverged`); the message goes to stderr, without a
+traceback. Runs estimated to need more than ``--max-memory`` (default 4 GiB) are refused
+before anything is allocated.
 
 Adding a subcommand takes a few lines: write ``_add_NAME(sub)`` that creates its parser
 with ``sub.add_parser(...)`` and sets ``func`` (``args -> exit code``) with
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -36,9 +40,30 @@ def _positive(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
+    if not (value > 0 and math.isfinite(value)):
         raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
     return value
+
+
+#: the largest ``--dpi``: a figure of 8 x 7 inches is then 8000 x 7000 pixels (224 MB)
+MAX_DPI = 1000
+
+
+def _dpi(text: str) -> float:
+    value = _positive(text)
+    if not 1 <= value <= MAX_DPI:
+        raise argparse.ArgumentTypeError(f"expected a resolution between 1 and {MAX_DPI} dpi, "
+                                         f"got {text!r}")
+    return value
+
+
+def _memory(text: str) -> int:
+    from ._checks import parse_memory_size
+
+    try:
+        return parse_memory_size(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 # --------------------------------------------------------------------------------------
@@ -46,17 +71,22 @@ def _positive(text: str) -> float:
 # --------------------------------------------------------------------------------------
 def _demo(args: argparse.Namespace) -> int:
     _use_agg()
-    import math
-
     import matplotlib.pyplot as plt
     import torch
 
     from . import LIF, simulate
+    from ._checks import check_memory
 
     dt = args.dt
-    steps = int(round(args.duration / dt))
+    ratio = args.duration / dt
+    if not math.isfinite(ratio):
+        raise ValueError(f"--duration {args.duration} s / --dt {dt} s is not a number of steps")
+    steps = int(round(ratio))
     if steps < 1:
         raise ValueError(f"--duration {args.duration} s is shorter than one step --dt {dt} s")
+    # three runs of one neuron: about 1.5 KiB per step each (the per-step tensors kept by
+    # the time loop, measured), plus the plotted arrays
+    check_memory(f"the demo ({steps} steps)", steps * 4096, args.max_memory, "--max-memory")
     model = LIF(tau_mem=20e-3, tau_syn=None, t_ref=2e-3)
     drive = torch.full((steps, 1), 1.5, dtype=torch.float64)
     exact_first = 20e-3 * math.log(3.0)  # tau ln(rI / (rI - v_th)) from rest
@@ -93,26 +123,30 @@ def _add_demo(sub) -> None:
     p.add_argument("--dt", type=_positive, default=1e-4, help="time step in s (default 1e-4)")
     p.add_argument("--duration", type=_positive, default=0.1,
                    help="simulated time in s (default 0.1)")
+    p.add_argument("--max-memory", dest="max_memory", type=_memory, default=_MAX_MEMORY,
+                   metavar="SIZE", help="refuse a demo estimated above SIZE (default 4G)")
     p.set_defaults(func=_demo)
 
 
 # --------------------------------------------------------------------------------------
 # neurosim run CONFIG.toml
 # --------------------------------------------------------------------------------------
+_MAX_MEMORY = 4 * 2**30  # neurosim._checks.DEFAULT_MEMORY_LIMIT, without importing torch
 _RESERVED = ("t", "input", "spikes", "spike_index", "spike_time", "model", "config")
 
 
 def _run(args: argparse.Namespace) -> int:
     import numpy as np
 
+    import neurosim
+
     from .config import load_toml, parse_run_config
-    from .simulation import simulate
 
     raw = load_toml(args.config)
-    cfg = parse_run_config(raw)
+    cfg = parse_run_config(raw, max_memory=args.max_memory)
     prefix = Path(args.out) if args.out else Path(Path(args.config).stem)
     prefix.parent.mkdir(parents=True, exist_ok=True)
-    res = simulate(cfg.model, cfg.input, cfg.dt, cfg.method, record=cfg.record,
+    res = neurosim.simulate(cfg.model, cfg.input, cfg.dt, cfg.method, record=cfg.record,
                    progress=args.progress, **cfg.options)
     arrays = {
         "t": res.t.cpu().numpy(),
@@ -157,8 +191,12 @@ def _add_run(sub) -> None:
     p.add_argument("--out", default=None,
                    help="output path prefix (default: the config's name in the current folder)")
     p.add_argument("--no-plot", action="store_true", help="write the .npz only")
-    p.add_argument("--dpi", type=_positive, default=110, help="PNG resolution (default 110)")
+    p.add_argument("--dpi", type=_dpi, default=110,
+                   help=f"PNG resolution, 1 to {MAX_DPI} (default 110)")
     p.add_argument("--progress", action="store_true", help="show a progress bar")
+    p.add_argument("--max-memory", dest="max_memory", type=_memory, default=_MAX_MEMORY,
+                   metavar="SIZE",
+                   help="refuse a run estimated above SIZE, e.g. 16G (default 4G)")
     p.set_defaults(func=_run)
 
 
@@ -205,7 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit code (0 success, 2 bad input, message on stderr)."""
+    """Entry point; returns the exit code (0 success, 2 bad input or a diverged run, message
+    on stderr)."""
+    from .errors import SimulationDiverged
+
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -213,7 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code) if isinstance(exc.code, int) else 2
     try:
         return int(args.func(args))
-    except (ValueError, OSError) as err:
+    except (ValueError, OSError, SimulationDiverged) as err:
         print(f"neurosim {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -38,6 +38,7 @@ from typing import Any
 
 import torch
 
+from ._checks import DEFAULT_MEMORY_LIMIT, check_memory
 from .inputs import noise_current, poisson_spikes, ramp_current, step_current
 from .models.base import NeuronModel
 
@@ -294,7 +295,7 @@ def build_model(table: Mapping[str, Any], where: str = "model",
     kind = table.pop("type", None)
     if kind is None:
         raise ConfigError(f"{where}.type: missing; one of {', '.join(classes)}")
-    if kind not in classes:
+    if not isinstance(kind, str) or kind not in classes:
         raise ConfigError(f"{where}.type: unknown model {kind!r}; one of {', '.join(classes)}")
     cls = classes[kind]
     fields = {f.name for f in dataclasses.fields(cls)}
@@ -359,7 +360,7 @@ def build_input(table: Mapping[str, Any], steps: int, dt: float, shape: tuple[in
     """
     table = dict(table)
     kind = table.pop("kind", None)
-    if kind not in INPUT_KINDS:
+    if not isinstance(kind, str) or kind not in INPUT_KINDS:
         raise ConfigError(f"{where}.kind: must be one of {', '.join(INPUT_KINDS)}, got {kind!r}")
     required, optional = INPUT_KINDS[kind]
     _check_keys(table, where, required | optional | {"kind"})
@@ -409,19 +410,31 @@ class RunConfig:
     raw: dict[str, Any]
 
 
-def parse_run_config(cfg: Mapping[str, Any]) -> RunConfig:
-    """Validate a run configuration (the dict of a TOML file) and build model and input."""
+def parse_run_config(cfg: Mapping[str, Any],
+                     max_memory: int = DEFAULT_MEMORY_LIMIT) -> RunConfig:
+    """Validate a run configuration (the dict of a TOML file) and build model and input.
+
+    Args:
+        cfg: the parsed TOML.
+        max_memory: bound in bytes on the estimated memory of the run (input, spikes
+            and recorded traces, ``steps x neurons``); a larger run is refused with a
+            :class:`ConfigError` before anything is allocated (``--max-memory``).
+    """
     _check_keys(cfg, "config", {"model", "input", "simulation"})
     sim = _table(cfg, "simulation")
     _check_keys(sim, "simulation", SIM_KEYS)
     dtypes = {"float64": torch.float64, "float32": torch.float32}
     dtype_name = sim.get("dtype", "float64")
-    if dtype_name not in dtypes:
+    if not isinstance(dtype_name, str) or dtype_name not in dtypes:
         raise ConfigError(f"simulation.dtype: must be 'float64' or 'float32', got {dtype_name!r}")
     dtype = dtypes[dtype_name]
     duration = _number(sim, "duration", "simulation", positive=True)
     dt = _number(sim, "dt", "simulation", 1e-4, positive=True)
-    steps = int(round(duration / dt))
+    ratio = duration / dt
+    if not math.isfinite(ratio) or ratio > 2**62:
+        raise ConfigError(f"simulation.dt: duration {duration} s / dt {dt} s is not a usable "
+                          f"number of steps ({ratio:g})")
+    steps = int(round(ratio))
     if steps < 1:
         raise ConfigError(f"simulation.duration: {duration} s is shorter than one step dt={dt} s")
     from .integrators import METHODS
@@ -445,6 +458,17 @@ def parse_run_config(cfg: Mapping[str, Any]) -> RunConfig:
                           f"shape {tuple(model.param_shape())} of the model") from None
     record = sim.get("record", "all")
     available = model.state_names + (("refrac",) if model.spiking else ())
+    n_traces = len(model.state_names) if record == "all" else (
+        len(record) if isinstance(record, list) else 1)
+    item = 8 if dtype == torch.float64 else 4
+    try:
+        # per step: the time loop's per-step tensors (about 1.5 KiB, measured) and, per
+        # neuron, the input, spikes and traces with their stacked copies
+        per_step = 2048 + item * math.prod(shape) * (3 + 2 * (n_traces + 1))
+        check_memory(f"the run ({steps} steps x {math.prod(shape)} neurons)",
+                     steps * per_step, max_memory, "--max-memory")
+    except ValueError as err:
+        raise ConfigError(f"simulation: {err}") from None
     if record == "all":
         record = list(model.state_names)
     if isinstance(record, str):

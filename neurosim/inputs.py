@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from ._checks import check_dt, check_nonnegative, check_positive
+from ._checks import check_dt, check_nonnegative, check_positive, describe
 
 Value = float | torch.Tensor
 
@@ -104,14 +104,35 @@ def noise_current(steps: int, dt: float, std: Value, mean: Value = 0.0, tau: flo
     return m + s * out
 
 
+#: above this mean count per step torch's Poisson sampler overflows its int64 (it returns
+#: -2^63 from about 9.2e18); such counts are drawn from the normal approximation
+#: N(lam, lam), rounded, whose relative error there is below 1e-9
+POISSON_EXACT_MAX = 2.0**60
+
+
 def poisson_spikes(steps: int, dt: float, rate: Value, shape: tuple[int, ...] = (),
                    seed: int = 0, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """Spike counts per step of independent Poisson processes of ``rate`` (Hz) per element."""
+    """Spike counts per step of independent Poisson processes of ``rate`` (Hz) per element.
+
+    Counts are exact Poisson draws for ``rate * dt`` up to :data:`POISSON_EXACT_MAX`
+    (about 1.2e18 per step) and the rounded normal approximation above it.
+    """
     _times(steps, dt, dtype)
     r = _full(rate, "rate", shape, dtype)
     check_nonnegative("rate", r, "Hz")
+    lam = (r * dt).expand(steps, *shape).contiguous()
+    if not bool(torch.isfinite(lam).all()):
+        raise ValueError(f"rate * dt must be finite in {dtype}, got rate={describe(r)} Hz, "
+                         f"dt={dt!r} s")
     gen = torch.Generator().manual_seed(int(seed))
-    return torch.poisson((r * dt).expand(steps, *shape).contiguous(), generator=gen)
+    big = lam > POISSON_EXACT_MAX
+    if not bool(big.any()):
+        return torch.poisson(lam, generator=gen)
+    counts = torch.poisson(torch.where(big, torch.zeros_like(lam), lam), generator=gen)
+    wide = lam.to(torch.float64)
+    z = torch.randn(lam.shape, generator=gen, dtype=torch.float64)
+    approx = (wide + wide.sqrt() * z).round().clamp_min(0).to(dtype)
+    return torch.where(big, approx, counts)
 
 
-__all__ = ["noise_current", "poisson_spikes", "ramp_current", "step_current"]
+__all__ = ["POISSON_EXACT_MAX", "noise_current", "poisson_spikes", "ramp_current", "step_current"]

@@ -174,6 +174,9 @@ def plot_membrane(result: Result, neurons: Sequence[int] | int | None = None,
     name = model.membrane
     v = _flat_trace(result, name)
     neurons = _check_neurons(neurons, v.shape[1])
+    if not neurons:
+        raise ValueError(f"nothing to plot: the result has no neurons (shape "
+                         f"{tuple(result.shape)}) or neurons selects none")
     fig, ax = _new_axes(ax)
     t_ms = np.concatenate([[0.0], _np(result.t)]) * 1e3
     rest = model.initial_state(result.shape, dtype=torch.float64)[name]

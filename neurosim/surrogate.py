@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ._checks import check_positive
+from ._checks import positive_number
 
 
 class Surrogate:
@@ -50,7 +50,7 @@ class SuperSpike(Surrogate):
     alpha: float = 10.0
 
     def __post_init__(self) -> None:
-        check_positive("alpha", self.alpha)
+        positive_number("alpha", self.alpha)
 
     def derivative(self, x: torch.Tensor) -> torch.Tensor:
         return 1.0 / (self.alpha * x.abs() + 1.0) ** 2
@@ -63,7 +63,7 @@ class ATan(Surrogate):
     alpha: float = 2.0
 
     def __post_init__(self) -> None:
-        check_positive("alpha", self.alpha)
+        positive_number("alpha", self.alpha)
 
     def derivative(self, x: torch.Tensor) -> torch.Tensor:
         return (self.alpha / 2.0) / (1.0 + (math.pi * self.alpha * x / 2.0) ** 2)
@@ -79,7 +79,7 @@ class Sigmoid(Surrogate):
     alpha: float = 10.0
 
     def __post_init__(self) -> None:
-        check_positive("alpha", self.alpha)
+        positive_number("alpha", self.alpha)
 
     def derivative(self, x: torch.Tensor) -> torch.Tensor:
         e = torch.exp(-(self.alpha * x).abs())
@@ -94,8 +94,8 @@ class Triangle(Surrogate):
     width: float = 1.0
 
     def __post_init__(self) -> None:
-        check_positive("gamma", self.gamma)
-        check_positive("width", self.width)
+        positive_number("gamma", self.gamma)
+        positive_number("width", self.width)
 
     def derivative(self, x: torch.Tensor) -> torch.Tensor:
         return self.gamma * torch.clamp(1.0 - x.abs() / self.width, min=0.0)
@@ -108,7 +108,7 @@ class Exponential(Surrogate):
     width: float = 0.5
 
     def __post_init__(self) -> None:
-        check_positive("width", self.width)
+        positive_number("width", self.width)
 
     def derivative(self, x: torch.Tensor) -> torch.Tensor:
         return torch.exp(-x.abs() / self.width) / self.width
@@ -121,7 +121,7 @@ class Gaussian(Surrogate):
     sigma: float = 0.5
 
     def __post_init__(self) -> None:
-        check_positive("sigma", self.sigma)
+        positive_number("sigma", self.sigma)
 
     def derivative(self, x: torch.Tensor) -> torch.Tensor:
         s = self.sigma

@@ -215,13 +215,13 @@ class Adaptive(Integrator):
     name = "adaptive"
 
     def __init__(self, rtol: float = 1e-6, atol: float = 1e-9, max_steps: int = 10_000) -> None:
-        from .._checks import check_positive
+        from .._checks import positive_number
 
-        check_positive("rtol", rtol)
-        check_positive("atol", atol)
-        if not isinstance(max_steps, int) or max_steps < 1:
+        rtol = positive_number("rtol", rtol)  # finite and > 0: inf or "1e-3" are refused
+        atol = positive_number("atol", atol)
+        if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
             raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
-        self.rtol, self.atol, self.max_steps = float(rtol), float(atol), max_steps
+        self.rtol, self.atol, self.max_steps = rtol, atol, max_steps
 
     def prepare(self, model: NeuronModel, dt: float, dtype=None, device=None) -> Flow:
         return _AdaptiveFlow(model, dt, self)

@@ -18,10 +18,11 @@ from ._inputs import Constant, FunctionInput, Input, Noise, Poisson, Streams
 from ._measures import BUILTIN as MEASURES
 from ._run import SweepWarning, run_sweep
 from ._space import Grid, Points, Random, Space
-from ._store import assemble, load_results, sweep_of, to_grid
+from ._store import ChunkFileWarning, assemble, load_results, sweep_of, to_grid
 
 __all__ = [
-    "MEASURES", "Chunk", "Constant", "FunctionInput", "Grid", "InProcess", "Input", "Noise",
+    "MEASURES", "Chunk", "ChunkFileWarning", "Constant", "FunctionInput", "Grid", "InProcess",
+    "Input", "Noise",
     "Points", "Poisson", "Random", "Space", "Streams", "Sweep", "SweepWarning", "add_cli",
     "assemble", "cli_main", "dask_client", "load_config", "load_results", "process_pool",
     "run_chunk", "run_sweep", "sweep_from_config", "sweep_of", "to_grid",

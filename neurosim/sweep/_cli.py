@@ -18,8 +18,12 @@ Example ``fi.toml``::
 
     [run]                       # how to run (does not change the results)
     out = "fi_sweep"            # relative to the TOML file
-    executor = "process"        # "inprocess", "process", "dask", "tcp://host:8786"
+    executor = "process"        # "inprocess", "process" or "dask" (a local cluster)
     workers = 2
+
+A file is data, never code: names resolve only among neurosim's own unless a module is
+allowed on the command line (``--allow-module mypkg``), and a scheduler address
+(``tcp://...``) is accepted only from ``--executor``, never from the file.
 """
 
 from __future__ import annotations
@@ -42,11 +46,61 @@ else:  # pragma: no cover
 
 _SWEEP_KEYS = {"model", "input", "dt", "duration", "method", "measures", "record", "seed",
                "dtype", "base", "options", "grid", "random", "points", "run"}
-_RUN_KEYS = {"out", "executor", "workers", "threads", "chunk_size", "max_memory"}
+_RUN_KEYS = {"out", "executor", "workers", "threads", "chunk_size", "max_memory",
+             "max_result_memory"}
+#: executors a configuration file may choose (all local); addresses only from the CLI
+_FILE_EXECUTORS = ("inprocess", "process", "dask")
 
 
-def sweep_from_config(config: Mapping[str, Any]) -> tuple[Sweep, dict[str, Any]]:
-    """A :class:`Sweep` and the ``run_sweep`` keyword arguments from a parsed TOML dict."""
+def _check_run(run: Any) -> dict[str, Any]:
+    if not isinstance(run, Mapping):
+        raise ValueError(f"config: [run] must be a table, got {run!r}")
+    run = dict(run)
+    bad = set(run) - _RUN_KEYS
+    if bad:
+        raise ValueError(f"config: unknown keys in [run]: {sorted(bad)}; allowed: "
+                         f"{sorted(_RUN_KEYS)}")
+    if "out" in run and not isinstance(run["out"], str):
+        raise ValueError(f"config: run.out must be a folder name (a string), got {run['out']!r}")
+    if "executor" in run:
+        ex = run["executor"]
+        if isinstance(ex, str) and "://" in ex:
+            raise ValueError(f"config: run.executor = {ex!r}: a scheduler address is accepted "
+                             f"only on the command line (--executor {ex}), never from a "
+                             f"config file")
+        if ex not in _FILE_EXECUTORS:
+            raise ValueError(f"config: run.executor must be one of {_FILE_EXECUTORS}, got "
+                             f"{ex!r}")
+    for key in ("workers", "threads", "chunk_size", "max_memory", "max_result_memory"):
+        v = run.get(key, 1)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"config: run.{key} must be an integer >= 1, got {v!r}")
+    return run
+
+
+def sweep_from_config(config: Mapping[str, Any], allow_modules: Sequence[str] | str = ()
+                      ) -> tuple[Sweep, dict[str, Any]]:
+    """A :class:`Sweep` and the ``run_sweep`` keyword arguments from a parsed TOML dict.
+
+    Args:
+        config: the parsed TOML.
+        allow_modules: modules whose functions and classes the file may name as
+            ``"module:qualname"`` (the ``--allow-module`` option); none by default.
+
+    Raises:
+        ValueError: any invalid entry, a name outside neurosim's registries and
+            ``allow_modules``, or a scheduler address in ``[run]``.
+    """
+    try:
+        return _sweep_from_config(config, allow_modules)
+    except (TypeError, AttributeError, KeyError, IndexError) as err:  # wrongly typed values
+        raise ValueError(f"config: invalid value ({type(err).__name__}: {err})") from None
+
+
+def _sweep_from_config(config: Mapping[str, Any], allow_modules: Sequence[str] | str
+                       ) -> tuple[Sweep, dict[str, Any]]:
+    if not isinstance(config, Mapping):
+        raise ValueError(f"config: must be a table, got {type(config).__name__}")
     unknown = set(config) - _SWEEP_KEYS
     if unknown:
         raise ValueError(f"config: unknown keys {sorted(unknown)}; allowed: {sorted(_SWEEP_KEYS)}")
@@ -55,6 +109,11 @@ def sweep_from_config(config: Mapping[str, Any]) -> tuple[Sweep, dict[str, Any]]
         raise ValueError(f"config: give exactly one of [grid], [random] or [[points]], got "
                          f"{spaces or 'none'}")
     kind = spaces[0]
+    if kind in ("grid", "random") and not isinstance(config[kind], Mapping):
+        raise ValueError(f"config: [{kind}] must be a table, got {config[kind]!r}")
+    if kind == "points" and (not isinstance(config["points"], list) or not all(
+            isinstance(p, Mapping) for p in config["points"])):
+        raise ValueError(f"config: [[points]] must be a list of tables, got {config['points']!r}")
     if kind == "grid":
         space = space_from_dict({"kind": "grid", "axes": config["grid"]})
     elif kind == "random":
@@ -71,21 +130,25 @@ def sweep_from_config(config: Mapping[str, Any]) -> tuple[Sweep, dict[str, Any]]
     for key in ("model", "dt", "duration"):
         if key not in config:
             raise ValueError(f"config: missing the key {key!r}")
+    if not isinstance(config["model"], str):
+        raise ValueError(f"config: model must be a model name such as 'LIF', got "
+                         f"{config['model']!r}")
+    run = _check_run(config.get("run", {}))
     sweep = Sweep(config["model"], space, config.get("input", 0.0), dt=config["dt"],
                   duration=config["duration"], method=config.get("method", "exact"),
                   base=config.get("base"), measures=config.get("measures", ("rate",)),
                   record=config.get("record", ()), seed=config.get("seed", 0),
-                  dtype=config.get("dtype", "float64"), options=config.get("options"))
-    run = dict(config.get("run", {}))
-    bad = set(run) - _RUN_KEYS
-    if bad:
-        raise ValueError(f"config: unknown keys in [run]: {sorted(bad)}; allowed: "
-                         f"{sorted(_RUN_KEYS)}")
+                  dtype=config.get("dtype", "float64"), options=config.get("options"),
+                  allow_modules=allow_modules)
     return sweep, run
 
 
-def load_config(path: str | Path) -> tuple[Sweep, dict[str, Any]]:
-    """Read a sweep TOML file; ``run["out"]`` is made relative to the file's folder."""
+def load_config(path: str | Path, allow_modules: Sequence[str] | str = ()
+                ) -> tuple[Sweep, dict[str, Any]]:
+    """Read a sweep TOML file; ``run["out"]`` is made relative to the file's folder.
+
+    ``allow_modules``: see :func:`sweep_from_config`.
+    """
     path = Path(path)
     try:
         config = tomllib.loads(path.read_text())
@@ -93,23 +156,36 @@ def load_config(path: str | Path) -> tuple[Sweep, dict[str, Any]]:
         raise ValueError(f"config: cannot read {str(path)!r}: {err.strerror}") from None
     except tomllib.TOMLDecodeError as err:
         raise ValueError(f"config: {str(path)!r} is not valid TOML: {err}") from None
-    sweep, run = sweep_from_config(config)
+    sweep, run = sweep_from_config(config, allow_modules)
     if "out" in run:
         run["out"] = str(path.parent / run["out"])
     return sweep, run
 
 
+def parse_bytes(text: str) -> int:
+    """``argparse`` type of a memory size (``"8G"``, ``"512MiB"``, ``"1e9"``)."""
+    from .._checks import parse_memory_size
+
+    try:
+        return parse_memory_size(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def _command(args: argparse.Namespace) -> int:
-    sweep, run = load_config(args.config)
-    for key in ("out", "executor", "workers", "threads", "chunk_size"):
+    sweep, run = load_config(args.config, allow_modules=args.allow_modules or ())
+    for key in ("out", "executor", "workers", "threads", "chunk_size", "max_result_memory"):
         value = getattr(args, key)
         if value is not None:
             run[key] = value
     run.setdefault("out", str(Path(args.config).with_suffix("")) + "_sweep")
     print(f"{sweep!r}: {len(sweep)} parameter sets -> {run['out']}")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SweepWarning)  # reported below
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         ds = run_sweep(sweep, resume=not args.fresh, progress=not args.no_progress, **run)
+    for w in caught:  # failed sets are listed below; anything else (corrupt chunks) here
+        if type(w.message) is not SweepWarning:
+            print(f"warning: {w.message}", file=sys.stderr)
     print(f"computed {ds.attrs['chunks_computed']} chunks, reused {ds.attrs['chunks_loaded']}; "
           f"wrote {Path(run['out']) / 'results.nc'}")
     failed = ds.error.values != ""
@@ -135,13 +211,24 @@ def add_cli(subparsers: Any) -> argparse.ArgumentParser:
                    help="output directory (default: [run] out, else CONFIG_sweep/)")
     p.add_argument("--executor", default=None,
                    help="inprocess | process | dask | tcp://host:port (default: [run] or "
-                        "inprocess)")
+                        "inprocess; a scheduler address only here, never in the file)")
+    p.add_argument("--allow-module", dest="allow_modules", action="append", default=None,
+                   metavar="MODULE",
+                   help="let the file name functions or models of MODULE (and its "
+                        "submodules) as 'MODULE:name'; repeatable. Without it only neurosim's "
+                        "own names resolve")
+    p.add_argument("--max-result-memory", dest="max_result_memory", type=parse_bytes,
+                   default=None, metavar="SIZE",
+                   help="refuse a sweep whose results are estimated above SIZE (e.g. 16G; "
+                        "default 4G)")
     p.add_argument("--workers", type=int, default=None, help="worker processes")
     p.add_argument("--threads", type=int, default=None, help="torch threads per worker")
     p.add_argument("--chunk-size", dest="chunk_size", type=int, default=None,
                    help="parameter sets per chunk (default: from the memory budget)")
     p.add_argument("--fresh", action="store_true",
-                   help="discard finished chunks in the output directory instead of resuming")
+                   help="discard finished chunks in the output directory instead of resuming "
+                        "(only in a neurosim sweep folder: any other non-empty folder is "
+                        "refused)")
     p.add_argument("--no-progress", dest="no_progress", action="store_true",
                    help="no progress bar")
     p.set_defaults(func=_command)
@@ -156,9 +243,9 @@ def cli_main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(["sweep", *(argv if argv is not None else sys.argv[1:])])
     try:
         return args.func(args)
-    except ValueError as err:
+    except (ValueError, OSError) as err:
         print(f"neurosim sweep: error: {err}", file=sys.stderr)
         return 2
 
 
-__all__ = ["add_cli", "cli_main", "load_config", "sweep_from_config"]
+__all__ = ["add_cli", "cli_main", "load_config", "parse_bytes", "sweep_from_config"]

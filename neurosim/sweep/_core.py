@@ -17,20 +17,21 @@ import torch
 from .._checks import check_dt
 from ..models.base import NeuronModel
 from ..result import Result
-from ..simulation import simulate
-from ._inputs import Input, Streams, as_input, import_object, qualified_name
+from ._inputs import Input, Streams, as_input
 from ._measures import BUILTIN, builtin_measures, user_measure
+from ._names import normalise_allowed, qualified_name, resolve_name
 from ._space import Grid, Points, Space
 
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
 _OPTIONS = ("rtol", "atol", "precise")
+_PROBE_SETS = 16  # parameter sets tried to find a valid model for the early record check
 
 
-def _model_class(model: Any) -> type[NeuronModel]:
+def _model_class(model: Any, allow_modules: tuple[str, ...] = ()) -> type[NeuronModel]:
     if isinstance(model, str):
-        import neurosim
+        from ..config import model_classes
 
-        model = getattr(neurosim, model, None) if model.isidentifier() else import_object(model)
+        model = resolve_name(model, "model", model_classes(), allow_modules)
     if not (isinstance(model, type) and issubclass(model, NeuronModel)):
         raise ValueError(f"model must be a neurosim model class (LIF, ALIF, ...) or its name, "
                          f"got {model!r}")
@@ -48,7 +49,8 @@ def _space(params: Any) -> Space:
                      f"dicts, got {params!r}")
 
 
-def _measures(measures: Any) -> dict[str, Callable[[Result], Any] | None]:
+def _measures(measures: Any, allow_modules: tuple[str, ...] = ()
+              ) -> dict[str, Callable[[Result], Any] | None]:
     """Name -> user function, or None for a built-in measure."""
     if isinstance(measures, str) or callable(measures):
         measures = (measures,)
@@ -61,7 +63,9 @@ def _measures(measures: Any) -> dict[str, Callable[[Result], Any] | None]:
             if ":" not in m:
                 raise ValueError(f"measure must be one of {BUILTIN}, 'module:function' or a "
                                  f"function of the Result, got {m!r}")
-            fn = import_object(m)
+            fn = resolve_name(m, "measure", {}, allow_modules, known=BUILTIN)
+            if not callable(fn):
+                raise ValueError(f"measure {m!r} is not a function")
             name = name or m.rpartition(":")[2].rpartition(".")[2]
         elif callable(m):
             fn, name = m, name or getattr(m, "__name__", None)
@@ -81,8 +85,13 @@ def _measures(measures: Any) -> dict[str, Callable[[Result], Any] | None]:
 class Sweep:
     """A parameter sweep: which model, which parameter sets, which input, what to measure.
 
+    Names given as strings (the model, measures, an input function) resolve only among
+    neurosim's own (``"LIF"``, ``"rate"``), unless their module is listed in
+    ``allow_modules``; pass the class or function itself to use your own without that.
+
     Args:
-        model: a model class (``neurosim.LIF``) or its name (``"LIF"``, ``"pkg.mod:Class"``).
+        model: a model class (``neurosim.LIF``) or its name (``"LIF"``; ``"pkg.mod:Class"``
+            with ``allow_modules=["pkg"]``).
         params: the parameter sets: a :class:`Grid`, :class:`Points` or :class:`Random`; a
             dict of axes (a grid) or a list of dicts (points). Names that are model
             fields become tensor parameters of shape ``[n]`` along the batch
@@ -102,6 +111,8 @@ class Sweep:
         seed: sweep seed; set *k*'s random input uses ``SeedSequence(seed, spawn_key=(k,))``.
         dtype: ``"float64"`` (default) or ``"float32"``.
         options: passed to ``neurosim.simulate``: ``rtol``, ``atol``, ``precise``.
+        allow_modules: modules (and their submodules) from which ``"module:qualname"``
+            strings may be imported; empty by default (see ``docs/reliability.md``).
 
     Example:
         >>> sweep = Sweep(LIF, Grid(tau_mem=[10e-3, 20e-3], I=np.linspace(0, 3, 31)),
@@ -113,10 +124,12 @@ class Sweep:
     def __init__(self, model: Any, params: Any, input: Any = 0.0, *, dt: float,
                  duration: float, method: str = "exact", base: Mapping[str, Any] | None = None,
                  measures: Any = ("rate",), record: Sequence[str] | str = (), seed: int = 0,
-                 dtype: str = "float64", options: Mapping[str, Any] | None = None) -> None:
-        self.model = _model_class(model)
+                 dtype: str = "float64", options: Mapping[str, Any] | None = None,
+                 allow_modules: Sequence[str] | str = ()) -> None:
+        allowed = normalise_allowed(allow_modules)
+        self.model = _model_class(model, allowed)
         self.space = _space(params)
-        self.input: Input = as_input(input)
+        self.input: Input = as_input(input, allowed)
         self.dt = check_dt(dt)
         if isinstance(duration, bool) or not isinstance(duration, (int, float)) or \
                 not math.isfinite(duration) or duration <= 0:
@@ -130,15 +143,23 @@ class Sweep:
         if not isinstance(method, str):
             raise ValueError(f"method must be an integrator name, got {method!r}")
         self.method = method
+        if base is not None and not isinstance(base, Mapping):
+            raise ValueError(f"base must be a table of fixed model parameters, got {base!r}")
         self.base = dict(base or {})
-        self.measures = _measures(measures)
+        self.measures = _measures(measures, allowed)
+        if not isinstance(record, (str, Sequence)) or not all(
+                isinstance(r, str) for r in ((record,) if isinstance(record, str) else record)):
+            raise ValueError(f"record must be a state variable name or a list of names, got "
+                             f"{record!r}")
         self.record = (record,) if isinstance(record, str) else tuple(record)
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
         self.seed = seed
-        if dtype not in _DTYPES:
+        if not isinstance(dtype, str) or dtype not in _DTYPES:
             raise ValueError(f"dtype must be one of {tuple(_DTYPES)}, got {dtype!r}")
         self.dtype = dtype
+        if options is not None and not isinstance(options, Mapping):
+            raise ValueError(f"options must be a table (rtol, atol, precise), got {options!r}")
         self.options = dict(options or {})
         for k in self.options:
             if k not in _OPTIONS:
@@ -172,17 +193,22 @@ class Sweep:
             if missing:
                 raise ValueError(f"input {self.input!r} reads {sorted(missing)}, which are not "
                                  f"swept parameters {self.space.names}")
-        # build the model for the first set: catches bad values and record names early
-        cols = {k: v[:1] for k, v in self.space.columns().items()} if len(self.space) < 10**6 \
-            else None
-        if cols is not None:
-            model = self.make_model({k: torch.as_tensor(v, dtype=torch.float64)
-                                     for k, v in cols.items()})
-            available = model.state_names + (("refrac",) if model.spiking else ())
-            for r in self.record:
-                if r not in available:
-                    raise ValueError(f"record: {self.model.__name__} has no state variable "
-                                     f"{r!r}; available: {available}")
+        # check the record names on the model of the first valid set among the first few:
+        # an invalid set is not an error of the sweep, it fails alone when run (isolated)
+        if self.record and len(self.space) <= 10**6:
+            head = self.space.head(_PROBE_SETS)
+            for k in range(min(_PROBE_SETS, len(self.space))):
+                try:
+                    model = self.make_model({n: torch.as_tensor(v[k:k + 1], dtype=torch.float64)
+                                             for n, v in head.items()})
+                except (ValueError, TypeError):
+                    continue
+                available = model.state_names + (("refrac",) if model.spiking else ())
+                for r in self.record:
+                    if r not in available:
+                        raise ValueError(f"record: {self.model.__name__} has no state variable "
+                                         f"{r!r}; available: {available}")
+                break
 
     @property
     def model_params(self) -> tuple[str, ...]:
@@ -213,6 +239,19 @@ class Sweep:
         """
         item = 8 if self.dtype == "float64" else 4
         return item * self.n_steps * (3 + 2 * len(self.record)) + 256
+
+    def result_bytes(self) -> int:
+        """Estimated memory of the assembled results of the whole sweep, in bytes.
+
+        Per parameter set: the swept values, one float per measure (``spike_times``
+        counted as 16 spikes), each recorded trace, the error text and bookkeeping;
+        twice over, for the chunks and the assembled copy. Used by ``run_sweep`` to
+        refuse a sweep whose results cannot fit before anything is allocated.
+        """
+        per_set = 8 * (len(self.space.names) + len(self.measures) + 15 * ("spike_times" in
+                                                                           self.measures))
+        per_set += 8 * self.n_steps * len(self.record) + 64
+        return 2 * len(self.space) * per_set
 
     def run(self, **kwargs: Any) -> Any:
         """``run_sweep(self, **kwargs)``: the results as an ``xarray.Dataset``."""
@@ -245,16 +284,26 @@ class Sweep:
         return json.dumps(self.describe())
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Sweep:
-        """Rebuild a sweep from :meth:`describe` output (user functions are imported)."""
+    def from_dict(cls, d: Mapping[str, Any], allow_modules: Sequence[str] | str = ()) -> Sweep:
+        """Rebuild a sweep from :meth:`describe` output.
+
+        User functions named in it are imported only from ``allow_modules`` (their
+        modules must be listed explicitly); neurosim's own names always resolve.
+        """
         from ._inputs import input_from_dict
         from ._space import space_from_dict
 
-        measures = {k: k if v == "builtin" else v for k, v in d["measures"].items()}
-        return cls(d["model"], space_from_dict(d["space"]), input_from_dict(d["input"]),
-                   dt=d["dt"], duration=d["duration"], method=d["method"], base=d["base"],
-                   measures=measures, record=d["record"], seed=d["seed"], dtype=d["dtype"],
-                   options=d["options"])
+        allowed = normalise_allowed(allow_modules)
+        try:
+            measures = {k: k if v == "builtin" else v for k, v in d["measures"].items()}
+            return cls(d["model"], space_from_dict(d["space"]),
+                       input_from_dict(d["input"], allowed), dt=d["dt"],
+                       duration=d["duration"], method=d["method"], base=d["base"],
+                       measures=measures, record=d["record"], seed=d["seed"], dtype=d["dtype"],
+                       options=d["options"], allow_modules=allowed)
+        except (KeyError, TypeError, AttributeError) as err:
+            raise ValueError(f"not a valid sweep description: {type(err).__name__}: "
+                             f"{err}") from None
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -291,7 +340,10 @@ def _simulate_rows(sweep: Sweep, rows: np.ndarray) -> tuple[dict[str, np.ndarray
     model = sweep.make_model(params)
     rng = Streams(sweep.seed, rows, sweep.n_steps, sweep.dt, dtype)
     u = sweep.input.build(params, rng)
-    res = simulate(model, u, sweep.dt, sweep.method, record=sweep.record, **sweep.options)
+    import neurosim  # looked up per call: the engine (or a test) may replace it
+
+    res = neurosim.simulate(model, u, sweep.dt, sweep.method, record=sweep.record,
+                            **sweep.options)
     n = rows.size
     builtin = tuple(k for k, fn in sweep.measures.items() if fn is None)
     data = builtin_measures(res, builtin)
@@ -331,9 +383,12 @@ def _concat(a: Chunk, b: Chunk) -> Chunk:
 def run_chunk(sweep: Sweep, start: int, stop: int) -> Chunk:
     """Simulate rows ``start:stop`` of ``sweep`` in one vectorised ``simulate`` call.
 
-    A chunk that raises is bisected until the failing sets are isolated; each is
-    returned with its error message (and NaN measures), the others with results.
-    Non-finite final states mark only their own rows as failed.
+    A chunk that raises (any ``Exception``: an invalid parameter, a
+    :class:`~neurosim.errors.SimulationDiverged`, an error in a user measure; user code's
+    ``SystemExit`` and the like are turned into exceptions first) is bisected until the
+    failing sets are isolated; each is returned with its error message (and NaN
+    measures), the others with results. Non-finite final states mark only their own
+    rows as failed.
     """
     t0 = time.perf_counter()
     rows = np.arange(start, stop)

@@ -8,6 +8,7 @@ a ``dask.distributed.Client``) or ``map(fn, *iterables)`` works. Shipped:
 * :func:`process_pool` — a ``ProcessPoolExecutor`` whose workers are spawned
   (not forked: forking a process whose OpenMP pool is running can deadlock) and
   set ``torch.set_num_threads(threads)`` so *w* workers × *t* threads fit the cores;
+  each worker watches its parent and exits when the parent dies;
 * :func:`dask_client` — a ``dask.distributed.Client`` on an embedded
   ``LocalCluster``, or connected to a scheduler address to scale out
   (optional extra ``neurosim[dask]``).
@@ -18,7 +19,9 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import multiprocessing
+import multiprocessing.connection
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -42,7 +45,26 @@ class InProcess:
         return "InProcess()"
 
 
+_WATCHING: list[bool] = []  # one watcher thread per process, however often it is asked
+
+
+def _exit_with_parent() -> None:
+    """In a worker process: exit as soon as the parent process dies (a killed parent must
+    not leave its workers running or blocked on a pipe)."""
+    parent = multiprocessing.parent_process()
+    if parent is None or _WATCHING:
+        return
+    _WATCHING.append(True)
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(70)  # the parent is gone: nobody will read the result
+
+    threading.Thread(target=watch, name="neurosim-parent-watch", daemon=True).start()
+
+
 def _init_worker(threads: int) -> None:
+    _exit_with_parent()
     os.environ["OMP_NUM_THREADS"] = str(threads)
     import torch
 

@@ -11,12 +11,17 @@ the sweep seed and its row only, never on chunking or the executor.
 from __future__ import annotations
 
 import hashlib
-import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
 import torch
+
+from ._names import qualified_name, resolve_name
+
+#: neurosim's own input functions a description may name (``kind = "function"``); names
+#: outside it need an allowed module (see :mod:`neurosim.sweep._names`)
+INPUT_FUNCTIONS: dict[str, Callable[..., Any]] = {}
 
 Value = float | str
 
@@ -191,7 +196,10 @@ class FunctionInput(Input):
         return None
 
     def build(self, params, rng):
-        out = torch.as_tensor(self.fn(params, rng), dtype=rng.dtype)
+        from ._measures import call_user
+
+        out = torch.as_tensor(call_user(f"input function {qualified_name(self.fn)}", self.fn,
+                                        params, rng), dtype=rng.dtype)
         n = len(rng.generators)
         if out.dim() == 1:
             out = out[:, None]
@@ -204,33 +212,18 @@ class FunctionInput(Input):
         return {"kind": self.kind, "function": qualified_name(self.fn)}
 
 
-def qualified_name(obj: Any) -> str:
-    """``module:qualname`` of a function or class (what :func:`import_object` reads)."""
-    return f"{getattr(obj, '__module__', '?')}:{getattr(obj, '__qualname__', repr(obj))}"
+def as_input(value: Any, allow_modules: Iterable[str] = ()) -> Input:
+    """Normalise a sweep's ``input``: number, parameter name, array, dict, Input or callable.
 
-
-def import_object(path: str) -> Any:
-    """Import ``module:qualname`` (or ``module.name``)."""
-    if not isinstance(path, str):
-        raise ValueError(f"expected 'module:name', got {path!r}")
-    module, _, name = path.partition(":") if ":" in path else path.rpartition(".")
-    try:
-        obj = importlib.import_module(module)
-        for part in name.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError, ValueError) as err:
-        raise ValueError(f"cannot import {path!r}: {err}") from None
-    return obj
-
-
-def as_input(value: Any) -> Input:
-    """Normalise a sweep's ``input``: number, parameter name, array, dict, Input or callable."""
+    ``allow_modules``: modules from which a ``kind = "function"`` description may import
+    its ``function`` (see :func:`neurosim.sweep._names.resolve_name`).
+    """
     if isinstance(value, Input):
         return value
     if isinstance(value, str) or isinstance(value, (int, float)) and not isinstance(value, bool):
         return Constant(value)
     if isinstance(value, Mapping):
-        return input_from_dict(value)
+        return input_from_dict(value, allow_modules)
     if isinstance(value, (np.ndarray, torch.Tensor, list, tuple)):
         return Array(value)
     if callable(value):
@@ -239,14 +232,24 @@ def as_input(value: Any) -> Input:
                      f"Input or a function (params, rng) -> [T, n], got {value!r}")
 
 
-def input_from_dict(d: Mapping[str, Any]) -> Input:
-    """An input from its description (the TOML ``[input]`` table)."""
+def input_from_dict(d: Mapping[str, Any], allow_modules: Iterable[str] = ()) -> Input:
+    """An input from its description (the TOML ``[input]`` table).
+
+    A ``kind = "function"`` input names its function as ``"module:qualname"``, resolved
+    only in :data:`INPUT_FUNCTIONS` or in ``allow_modules``.
+    """
+    if not isinstance(d, Mapping):
+        raise ValueError(f"input description must be a table, got {d!r}")
     d = dict(d)
     kind = d.pop("kind", "constant")
     kinds = {"constant": Constant, "noise": Noise, "poisson": Poisson}
     if kind == "function":
-        return FunctionInput(import_object(d.get("function")))
-    if kind not in kinds:
+        unknown = set(d) - {"function"}
+        if unknown:
+            raise ValueError(f"input of kind 'function': unknown keys {sorted(unknown)}")
+        return FunctionInput(resolve_name(d.get("function"), "input function", INPUT_FUNCTIONS,
+                                          allow_modules))
+    if not isinstance(kind, str) or kind not in kinds:
         raise ValueError(f"input kind must be one of {sorted(kinds) + ['function']}, got {kind!r}")
     try:
         return kinds[kind](**d)
@@ -255,4 +258,4 @@ def input_from_dict(d: Mapping[str, Any]) -> Input:
 
 
 __all__ = ["Array", "Constant", "FunctionInput", "Input", "Noise", "Poisson", "Streams",
-           "as_input", "import_object", "input_from_dict", "qualified_name"]
+           "INPUT_FUNCTIONS", "as_input", "input_from_dict", "qualified_name"]

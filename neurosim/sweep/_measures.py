@@ -21,7 +21,10 @@ the number of sets in the chunk (a tensor or array ``[n]`` or ``[n, ...]``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -81,10 +84,67 @@ def builtin_measures(result: Result, names: tuple[str, ...]) -> dict[str, np.nda
     return out
 
 
+class UserCodeError(RuntimeError):
+    """User code (a measure, an input function) raised a ``BaseException`` such as
+    ``SystemExit``; turned into an ordinary failure of its parameter sets."""
+
+
+@contextmanager
+def _sigint_watch() -> Iterator[list[int]]:
+    """Count the real SIGINTs (Ctrl-C) delivered while the block runs.
+
+    Yields a one-element list holding the count, or ``[-1]`` where it cannot be told
+    (not the main thread: signal handlers can only be set there).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield [-1]
+        return
+    seen = [0]
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum: int, frame: Any) -> None:
+        if previous is signal.SIG_IGN:
+            return
+        seen[0] += 1
+        if callable(previous):
+            previous(signum, frame)  # Python's default handler raises KeyboardInterrupt
+            return
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGINT, handler)
+    except (ValueError, OSError):  # pragma: no cover - an embedding that forbids it
+        yield [-1]
+        return
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def call_user(what: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """Call user code so that nothing it raises escapes the failure isolation of a sweep.
+
+    ``Exception`` passes through unchanged (the chunk is bisected as usual). Any other
+    ``BaseException`` (``SystemExit``, ``GeneratorExit``, a ``KeyboardInterrupt`` raised by
+    the code itself) becomes a :class:`UserCodeError`, except a ``KeyboardInterrupt``
+    caused by a real Ctrl-C (a SIGINT), which stops the sweep.
+    """
+    with _sigint_watch() as seen:
+        try:
+            return fn(*args)
+        except Exception:
+            raise
+        except BaseException as err:
+            if isinstance(err, KeyboardInterrupt) and seen[0] != 0:
+                raise
+            raise UserCodeError(f"{what} raised {type(err).__name__}: {err}") from None
+
+
 def user_measure(name: str, fn: Callable[[Result], Any], result: Result) -> np.ndarray:
     """Evaluate a user measure and check that it has one leading entry per set."""
     n = int(np.prod(tuple(result.shape)))
-    value = fn(result)
+    value = call_user(f"measure {name!r}", fn, result)
     if isinstance(value, torch.Tensor):
         value = value.detach().cpu().to(torch.float64).numpy()
     arr = np.asarray(value, dtype=np.float64)
@@ -94,4 +154,5 @@ def user_measure(name: str, fn: Callable[[Result], Any], result: Result) -> np.n
     return arr
 
 
-__all__ = ["BUILTIN", "UNITS", "builtin_measures", "user_measure"]
+__all__ = ["BUILTIN", "UNITS", "UserCodeError", "builtin_measures", "call_user",
+           "user_measure"]

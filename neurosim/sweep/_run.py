@@ -15,6 +15,8 @@ from ._executors import InProcess, close_executor, make_executor, wait_first
 from ._store import Store, assemble, missing_ranges
 
 DEFAULT_MEMORY = 512 * 2**20
+#: default bound on the estimated size of a sweep's results (``Sweep.result_bytes``)
+DEFAULT_RESULT_MEMORY = 4 * 2**30
 
 
 class SweepWarning(UserWarning):
@@ -22,7 +24,8 @@ class SweepWarning(UserWarning):
 
 
 def _lost(start: int, stop: int, err: BaseException) -> Chunk:
-    msg = f"chunk lost: {type(err).__name__}: {err}"
+    msg = (f"chunk lost: {type(err).__name__}: {err} (not saved: a resumed run computes it "
+           f"again)")
     chunk = Chunk(start, stop, {}, np.full(stop - start, msg, dtype=object))
     chunk.meta["transient"] = True  # not persisted: a resumed run computes it again
     return chunk
@@ -37,13 +40,17 @@ def _stream(executor: Any, sweep: Sweep, tasks: list[tuple[int, int]],
         return
     todo = iter(tasks)
     pending: dict[Any, tuple[int, int]] = {}
+    broken: list[tuple[tuple[int, int], Exception]] = []
 
     def fill() -> None:
-        while len(pending) < window:
+        while len(pending) < window and not broken:
             task = next(todo, None)
             if task is None:
                 return
-            pending[executor.submit(run_chunk, sweep, *task)] = task
+            try:
+                pending[executor.submit(run_chunk, sweep, *task)] = task
+            except Exception as err:  # a broken pool (a worker was killed), a closed client
+                broken.append((task, err))
 
     fill()
     while pending:
@@ -54,6 +61,10 @@ def _stream(executor: Any, sweep: Sweep, tasks: list[tuple[int, int]],
             except Exception as err:  # the worker died, the task was cancelled...
                 yield _lost(start, stop, err)
         fill()
+    if broken:  # the executor takes no more work: report the rest as lost, not computed
+        task, err = broken[0]
+        for start, stop in [task, *todo]:
+            yield _lost(start, stop, err)
 
 
 def _report(sweep: Sweep, chunks: list[Chunk]) -> list[dict[str, Any]]:
@@ -79,6 +90,7 @@ def run_sweep(
     max_in_flight: int | None = None,
     resume: bool = True,
     progress: bool = True,
+    max_result_memory: int = DEFAULT_RESULT_MEMORY,
 ) -> Any:
     """Run ``sweep`` in chunks and return its results as an ``xarray.Dataset``.
 
@@ -91,6 +103,8 @@ def run_sweep(
         out: output directory. Each chunk is written there as soon as it finishes
             (atomically), and the assembled results go to ``out/results.nc``. If the
             directory holds a matching sweep, only the missing chunks are computed.
+            It must be new, empty, or a neurosim sweep folder (one with the
+            ``sweep.json`` neurosim writes); any other folder is refused.
         executor: ``None``/``"inprocess"`` (default), ``"process"`` (a spawned process
             pool), ``"dask"`` (a LocalCluster), a scheduler address ``"tcp://host:port"``,
             or any object with ``submit`` (e.g. a ``concurrent.futures`` executor or a
@@ -104,14 +118,29 @@ def run_sweep(
             process, else 2 × workers or 2 × CPU count).
         resume: reuse finished chunks in ``out`` (default); ``False`` discards them.
         progress: show a tqdm bar counting chunks.
+        max_result_memory: refuse (``ValueError``) a sweep whose results are estimated
+            (``Sweep.result_bytes()``) above this many bytes, before allocating
+            anything; default 4 GiB.
 
     Returns:
         The Dataset (see ``neurosim.sweep.assemble``). ``attrs`` records
         ``chunks_computed`` and ``chunks_loaded``. Failed parameter sets have a
         non-empty ``error`` and NaN measures; a :class:`SweepWarning` lists them.
+        Chunks lost with their worker (or with a broken executor) are reported the
+        same way, are not saved, and are computed again by a resumed run.
     """
     if not isinstance(sweep, Sweep):
         raise ValueError(f"sweep must be a Sweep, got {sweep!r}")
+    if isinstance(max_result_memory, bool) or not isinstance(max_result_memory, int) or \
+            max_result_memory < 1:
+        raise ValueError(f"max_result_memory must be a number of bytes >= 1, got "
+                         f"{max_result_memory!r}")
+    need = sweep.result_bytes()
+    if need > max_result_memory:
+        raise ValueError(f"the results of this sweep ({len(sweep)} parameter sets) need about "
+                         f"{need / 2**30:.3g} GiB, above max_result_memory = "
+                         f"{max_result_memory / 2**30:.3g} GiB; split the sweep or raise the "
+                         f"limit (max_result_memory=..., --max-result-memory)")
     n = len(sweep)
     if chunk_size is None:
         if isinstance(max_memory, bool) or not isinstance(max_memory, int) or max_memory < 1:
@@ -152,4 +181,4 @@ def run_sweep(
     return ds
 
 
-__all__ = ["SweepWarning", "run_sweep"]
+__all__ = ["DEFAULT_RESULT_MEMORY", "SweepWarning", "run_sweep"]

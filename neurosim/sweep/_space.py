@@ -21,6 +21,10 @@ from typing import Any
 
 import numpy as np
 
+#: the most values one ``{start, stop, num}`` grid axis may have (a bound checked before
+#: the axis is allocated; the size of the whole sweep is bounded by ``run_sweep``)
+MAX_AXIS = 10**7
+
 
 def _check_name(name: Any) -> str:
     if not isinstance(name, str) or not name.isidentifier():
@@ -59,6 +63,10 @@ class Space:
     def columns(self) -> dict[str, np.ndarray]:
         """Name -> float64 array of length ``len(self)``: row *k* is parameter set *k*."""
         raise NotImplementedError
+
+    def head(self, k: int) -> dict[str, np.ndarray]:
+        """The columns of the first ``k`` parameter sets (cheap for a large grid)."""
+        return {n: v[:k] for n, v in self.columns().items()}
 
     def describe(self) -> dict[str, Any]:
         """A JSON-able description that :func:`space_from_dict` turns back into the space."""
@@ -103,6 +111,11 @@ class Grid(Space):
     def columns(self) -> dict[str, np.ndarray]:
         mesh = np.meshgrid(*self.axes.values(), indexing="ij")
         return {k: m.reshape(-1) for k, m in zip(self.axes, mesh, strict=True)}
+
+    def head(self, k: int) -> dict[str, np.ndarray]:
+        rows = np.arange(min(k, len(self)))
+        index = np.unravel_index(rows, self.shape)
+        return {n: v[i] for (n, v), i in zip(self.axes.items(), index, strict=True)}
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "axes": {k: v.tolist() for k, v in self.axes.items()}}
@@ -219,9 +232,16 @@ def _axis(name: str, spec: Any) -> Any:
         if unknown or not {"start", "stop", "num"} <= set(spec):
             raise ValueError(f"axis {name!r}: expected a list or {{start, stop, num[, log]}}, "
                              f"got {dict(spec)!r}")
+        num = spec["num"]
+        if isinstance(num, float) and num.is_integer() and num <= MAX_AXIS:
+            num = int(num)  # "num = 1e3" in TOML is a float
+        if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or \
+                not 1 <= num <= MAX_AXIS:
+            raise ValueError(f"axis {name!r}: num must be an integer from 1 to {MAX_AXIS}, got "
+                             f"{num!r}")
         fn = np.geomspace if spec.get("log", False) else np.linspace
         try:
-            return fn(float(spec["start"]), float(spec["stop"]), int(spec["num"]))
+            return fn(float(spec["start"]), float(spec["stop"]), int(num))
         except (TypeError, ValueError) as err:
             raise ValueError(f"axis {name!r}: {err}") from None
     return spec

@@ -4,19 +4,31 @@ Layout of a sweep's output directory::
 
     sweep.json                      the description (what determines the results)
     chunks/rows-<start>-<stop>.npz  one file per finished chunk, written atomically
+    chunks/manifest.jsonl           one line per saved chunk: its file name and SHA-256
     results.nc                      the assembled Dataset (NetCDF3, written by scipy)
 
 Every file is written to a temporary name in the same directory, flushed to
-disk and renamed, so a crash leaves either the whole file or none.
+disk and renamed, so a crash leaves either the whole file or none. On resume a chunk
+file whose checksum is missing from the manifest or differs from it (changed, truncated)
+or that cannot be read is named in a :class:`ChunkFileWarning`, renamed to ``*.bad``
+and computed again.
+
+Output-folder rule: ``out`` must be a new or empty folder, or a neurosim sweep folder
+(one holding the ``sweep.json`` neurosim writes). Any other folder is refused, with or
+without ``resume=False`` (``--fresh``), so a sweep never overwrites or deletes files
+it did not write.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterable
+import warnings
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -27,7 +39,38 @@ from ._measures import UNITS
 
 RESULTS = "results.nc"
 DESCRIPTION = "sweep.json"
+MANIFEST = "manifest.jsonl"
+FORMAT = "neurosim.sweep/"
 _CHUNK = re.compile(r"^rows-(\d+)-(\d+)\.npz$")
+
+
+class ChunkFileWarning(UserWarning):
+    """A chunk file of an output folder is corrupt, truncated or changed; it is recomputed."""
+
+
+def is_sweep_folder(path: Path) -> bool:
+    """Whether ``path`` holds a ``sweep.json`` written by neurosim (a sweep output folder)."""
+    try:
+        desc = json.loads((path / DESCRIPTION).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(desc, dict) and str(desc.get("format", "")).startswith(FORMAT)
+
+
+def check_out_dir(path: Path) -> None:
+    """Refuse an output path that is a file, or a non-empty folder that is not a sweep's."""
+    if not path.exists():
+        return
+    if not path.is_dir():
+        raise ValueError(f"out={str(path)!r} exists and is not a folder")
+    # a crash during the first atomic write of sweep.json leaves only its temporary file
+    leftovers = [p for p in path.iterdir()
+                 if not (p.name.startswith(f".{DESCRIPTION}.") and p.name.endswith(".tmp"))]
+    if leftovers and not is_sweep_folder(path):
+        raise ValueError(f"out={str(path)!r} is a non-empty folder that is not a neurosim "
+                         f"sweep folder (it has no sweep.json written by neurosim); a sweep "
+                         f"writes only into a new or empty folder or its own earlier output, "
+                         f"so choose another folder")
 
 
 def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
@@ -55,8 +98,10 @@ class Store:
 
     def __init__(self, path: str | os.PathLike, sweep: Sweep, resume: bool = True) -> None:
         self.dir = Path(path)
+        check_out_dir(self.dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
         self.chunk_dir = self.dir / "chunks"
-        self.chunk_dir.mkdir(parents=True, exist_ok=True)
+        self.manifest = self.chunk_dir / MANIFEST
         self.n = len(sweep)
         desc = json.loads(sweep.to_json())
         file = self.dir / DESCRIPTION
@@ -68,26 +113,75 @@ class Store:
                                  f"(differs in {diff}); use another directory, or "
                                  f"resume=False to discard them")
         if not resume:
-            for f in self.chunk_dir.glob("rows-*.npz"):
-                f.unlink()
+            for pattern in ("rows-*.npz", "rows-*.npz.bad", MANIFEST):
+                for f in self.chunk_dir.glob(pattern):
+                    f.unlink()
             (self.dir / RESULTS).unlink(missing_ok=True)
         if not file.exists() or not resume:
             text = json.dumps(desc, indent=2).encode()
             atomic_write(file, lambda fh: fh.write(text))
+        self.chunk_dir.mkdir(exist_ok=True)  # after sweep.json: the folder is marked first
 
     def chunk_path(self, start: int, stop: int) -> Path:
         return self.chunk_dir / f"rows-{start:09d}-{stop:09d}.npz"
 
     def save_chunk(self, chunk: Chunk) -> None:
-        """Persist a finished chunk atomically."""
+        """Persist a finished chunk atomically and record its SHA-256 in the manifest."""
         arrays = {f"m_{k}": v for k, v in chunk.data.items()}
         arrays["error"] = np.asarray([str(e) for e in chunk.error], dtype=str)
         arrays["seconds"] = np.asarray(chunk.seconds)
-        atomic_write(self.chunk_path(chunk.start, chunk.stop),
-                     lambda fh: np.savez(fh, **arrays))
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        payload = buf.getvalue()
+        path = self.chunk_path(chunk.start, chunk.stop)
+        atomic_write(path, lambda fh: fh.write(payload))
+        line = json.dumps({"file": path.name, "sha256": hashlib.sha256(payload).hexdigest(),
+                           "bytes": len(payload)}) + "\n"
+        with self.manifest.open("a") as fh:  # a torn last line only loses that chunk
+            fh.write(line)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def _checksums(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        try:
+            text = self.manifest.read_text()
+        except OSError:
+            return out
+        for line in text.splitlines():
+            try:
+                entry = json.loads(line)
+                out[str(entry["file"])] = str(entry["sha256"])
+            except (ValueError, KeyError, TypeError):
+                continue  # a line torn by a crash: its chunk is recomputed
+        return out
+
+    def _read_chunk(self, f: Path, start: int, stop: int, checksum: str | None) -> Chunk:
+        """One chunk file, verified; raises ValueError saying what is wrong with it."""
+        payload = f.read_bytes()
+        if checksum is None:
+            raise ValueError("it has no checksum in the manifest")
+        if hashlib.sha256(payload).hexdigest() != checksum:
+            raise ValueError("its SHA-256 differs from the manifest (changed or truncated "
+                             "after it was written)")
+        try:
+            with np.load(io.BytesIO(payload), allow_pickle=False) as z:
+                data = {k[2:]: z[k] for k in z.files if k.startswith("m_")}
+                error = z["error"].astype(object)
+                seconds = float(z["seconds"])
+        except Exception as err:  # noqa: BLE001 - any failure to parse means unreadable
+            raise ValueError(f"it cannot be read ({type(err).__name__}: {err})") from None
+        n = stop - start
+        if error.shape != (n,) or any(v.shape[:1] != (n,) for v in data.values()):
+            raise ValueError(f"its arrays do not have {n} rows")
+        return Chunk(start, stop, data, error, seconds)
 
     def load_chunks(self) -> list[Chunk]:
-        """The finished chunks on disk (non-overlapping, within the sweep)."""
+        """The finished chunks on disk (non-overlapping, within the sweep).
+
+        A file that fails verification is named in a :class:`ChunkFileWarning`, renamed
+        to ``*.bad`` and left out, so its rows are computed again.
+        """
         found = []
         for f in sorted(self.chunk_dir.glob("rows-*.npz")):
             m = _CHUNK.match(f.name)
@@ -97,16 +191,23 @@ class Store:
             if not 0 <= start < stop <= self.n:
                 raise ValueError(f"{f} lies outside the sweep's {self.n} parameter sets")
             found.append((start, stop, f))
-        chunks, covered = [], np.zeros(self.n, dtype=bool)
+        sums = self._checksums()
+        chunks, covered, bad = [], np.zeros(self.n, dtype=bool), []
         for start, stop, f in found:
             if covered[start:stop].any():
                 continue  # overlaps a chunk already loaded (left by another chunk size)
-            with np.load(f, allow_pickle=False) as z:
-                data = {k[2:]: z[k] for k in z.files if k.startswith("m_")}
-                error = z["error"].astype(object)
-                seconds = float(z["seconds"])
-            chunks.append(Chunk(start, stop, data, error, seconds))
+            try:
+                chunk = self._read_chunk(f, start, stop, sums.get(f.name))
+            except ValueError as err:
+                bad.append(f"chunk file {str(f)!r} is discarded and its rows {start}:{stop} "
+                           f"are computed again: {err}")
+                f.replace(f.with_name(f.name + ".bad"))
+                continue
+            chunks.append(chunk)
             covered[start:stop] = True
+        if bad:  # one warning, however many files
+            more = f"\n... and {len(bad) - 10} more" if len(bad) > 10 else ""
+            warnings.warn("\n".join(bad[:10]) + more, ChunkFileWarning, stacklevel=3)
         return chunks
 
     def save_dataset(self, ds: Any) -> Path:
@@ -219,13 +320,17 @@ def load_results(path: str | os.PathLike) -> Any:
     return ds
 
 
-def sweep_of(ds: Any) -> Sweep:
-    """The :class:`Sweep` that produced a results Dataset (user functions are re-imported)."""
+def sweep_of(ds: Any, allow_modules: Sequence[str] | str = ()) -> Sweep:
+    """The :class:`Sweep` that produced a results Dataset.
+
+    User functions it names are re-imported only from ``allow_modules`` (a results file
+    is data: it never chooses what code runs).
+    """
     try:
         desc = json.loads(ds.attrs["sweep"])
     except (KeyError, TypeError, ValueError):
         raise ValueError("the dataset carries no sweep description (attrs['sweep'])") from None
-    return Sweep.from_dict(desc)
+    return Sweep.from_dict(desc, allow_modules)
 
 
 def to_grid(ds: Any) -> Any:
@@ -236,5 +341,5 @@ def to_grid(ds: Any) -> Any:
     return ds.set_index(point=dims).unstack("point")
 
 
-__all__ = ["Store", "assemble", "atomic_write", "load_results", "missing_ranges", "sweep_of",
-           "to_grid"]
+__all__ = ["ChunkFileWarning", "Store", "assemble", "atomic_write", "check_out_dir",
+           "is_sweep_folder", "load_results", "missing_ranges", "sweep_of", "to_grid"]
