@@ -107,7 +107,7 @@ class Result:
     # -- spikes --------------------------------------------------------------------------
     def _sorted_events(self) -> tuple[np.ndarray, np.ndarray]:
         if self._sorted is None:
-            self._sorted = sort_events(self._events, self.dt)
+            self._sorted = sort_events(self._events, self.dt, self._n_steps)
         return self._sorted
 
     @property
@@ -227,23 +227,27 @@ class Result:
                 f"spikes={self.n_spikes}, traces={sorted(self.traces)})")
 
 
-def sort_events(events: Any, dt: float) -> tuple[np.ndarray, np.ndarray]:
+def sort_events(events: Any, dt: float, n_steps: int | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
     """``(index, time)`` of spike events sorted by time, ties by index.
 
     ``events`` has ``step`` (int), ``index`` (int) and ``offset`` (seconds inside
-    the step) arrays, ordered by index within each step (the engine and the
-    reference loop both produce them so). The time of a spike is
-    ``step·dt + offset`` in float64. A stable radix sort by step does most of the
-    work; a stable sort by time follows only where offsets reorder spikes inside a
-    step (precise spike times).
+    the step) arrays, ordered by index within each step and block (the engine and
+    the reference loop both produce them so). The time of a spike is
+    ``step·dt + offset`` in float64. A stable counting sort by step does the work in
+    O(events + steps); a sort by time follows only where precise offsets reorder
+    spikes inside a step.
     """
     if events is None or len(events.step) == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
-    step = np.asarray(events.step, dtype=np.int64)
-    order = np.argsort(step, kind="stable")
-    index = np.asarray(events.index, dtype=np.int64)[order]
-    times = step[order] * dt + np.asarray(events.offset)[order].astype(np.float64)
-    if times.size > 1 and not bool(np.all(times[1:] >= times[:-1])):
+    from ._sort import by_step
+
+    step = np.asarray(events.step)
+    if n_steps is None:
+        n_steps = int(step.max()) + 1
+    index, times, monotonic = by_step(step, np.asarray(events.index),
+                                      np.asarray(events.offset), dt, n_steps)
+    if not monotonic:
         again = np.lexsort((index, times))
         index, times = index[again], times[again]
     return index, times

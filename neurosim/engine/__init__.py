@@ -40,6 +40,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from .._memory import buffer
 from ..errors import SimulationDiverged
 from ..integrators import RK4, Adaptive, Euler, ExactExponential, ExponentialEuler
 from ..state import State
@@ -58,8 +59,8 @@ class Events(NamedTuple):
     """Spike events as the kernels produce them (not sorted across blocks).
 
     Attributes:
-        step: time-step index of each spike (int64).
-        index: flat (row-major) element index (int64).
+        step: time-step index of each spike (int32 from the engine).
+        index: flat (row-major) element index (int32 from the engine).
         offset: time of the spike inside its step, in seconds (state dtype).
     """
 
@@ -284,15 +285,20 @@ def run(step: Step, u: torch.Tensor, state: State, record: tuple[str, ...] = (),
         # chunks of time: each thread's parts are in time order per chunk; the stable
         # sort by step in Result restores the global order, nothing to do here
         pass
-    ev = Events(np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64),
-                np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64),
-                np.concatenate([p[2] for p in parts]) if parts else np.zeros(0, scalar))
+    ev = Events(*(_join([p[q] for p in parts], dt_) for q, dt_ in
+                  enumerate((np.int32, np.int32, scalar))))
     final = State({k: X[q].reshape(shape).clone() for q, k in enumerate(names)})
     if model.spiking:
         final["refrac"] = R.reshape(shape)
     traces = {n: REC[q].reshape(T, *shape) for q, n in enumerate(record)}
     spikes = SPK.reshape(T, *shape) if dense is not None else None
     return EngineOutput(spikes, traces, final, ev)
+
+
+def _join(arrays: list[np.ndarray], dtype) -> np.ndarray:
+    if not arrays:
+        return np.zeros(0, dtype)
+    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
 
 
 def _time_chunks(T: int, progress: bool) -> list[tuple[int, int]]:
@@ -330,11 +336,9 @@ def _run_blocks(kernel, b0, b1, T, dt, U, uo, ut, um, P, ps, X, R, REC, recv, SP
     """Call the kernel on blocks b0..b1, growing the event buffer until everything fits."""
     M = X.shape[1]
     n_el = min(M, (b1 - b0) * C.BLOCK)
-    cap = max(4096, (T * n_el) // 32)
-    scalar = np.dtype(str(dtype).replace("torch.", ""))
-    evt = np.empty(cap, np.int32)
-    evm = np.empty(cap, np.int32)
-    evs = np.empty(cap, scalar)
+    # generous: pages of the buffers that no event touches cost no memory
+    cap = max(4096, (T * n_el) // 8)
+    evt, evm, evs = _event_buffers(cap, dtype)
     info = np.zeros(6, np.int64)
     start = b0
     while True:
@@ -348,12 +352,22 @@ def _run_blocks(kernel, b0, b1, T, dt, U, uo, ut, um, P, ps, X, R, REC, recv, SP
             start = int(info[4])
             keep = int(info[1])
             cap *= 2
-            evt, evm, evs = (np.concatenate([a[:keep], np.empty(cap - keep, a.dtype)])
-                             for a in (evt, evm, evs))
+            new = _event_buffers(cap, dtype)
+            for a, b in zip((evt, evm, evs), new, strict=True):
+                b[:keep] = a[:keep]
+            evt, evm, evs = new
             continue
         _raise(status, info, step, names, t0, X)
     n = int(info[1])
-    return (evt[:n].astype(np.int64) + t0, evm[:n].astype(np.int64), evs[:n].copy())
+    if t0:
+        evt[:n] += t0
+    return evt[:n], evm[:n], evs[:n]
+
+
+def _event_buffers(cap: int, dtype: torch.dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Step (int32), element (int32) and offset (state dtype) arrays of ``cap`` events."""
+    return (buffer((cap,), torch.int32).numpy(), buffer((cap,), torch.int32).numpy(),
+            buffer((cap,), dtype).numpy())
 
 
 def _raise(status: int, info: np.ndarray, step: Step, names, t0: int, X) -> None:

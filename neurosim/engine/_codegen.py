@@ -41,8 +41,10 @@ from ._trace import BINARY, UNARY, ModelIR, Sym
 BLOCK = 64
 #: the most spike rounds of one element within one step (precise spikes)
 MAX_ROUNDS = 10_000
-#: decorator of the small helpers: inlined by numba, so the kernel is one straight loop body
-_INLINE = '@njit(inline="always", cache=True)'
+#: decorator of the small helpers: inlined by numba, so the kernel is one straight loop body.
+#: ``error_model="numpy"`` everywhere: division by zero gives inf/NaN as in torch (caught by
+#: the divergence check) instead of a per-division test that stops vectorisation
+_INLINE = '@njit(inline="always", cache=True, error_model="numpy")'
 #: kernel source version: bump when the templates change (new cache files)
 VERSION = 2
 
@@ -278,7 +280,7 @@ def _integrator(spec: Spec, xs: list[str], lin: list[str]) -> list[str]:
 def _find_crossing() -> list[str]:
     """Safeguarded Newton on [0, h] (as :func:`neurosim.events.find_crossing`, per element)."""
     return '''
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _newton_init(h, d_end, d_start):
     a = h - h
     b = h
@@ -290,7 +292,7 @@ def _newton_init(h, d_end, d_start):
     return a, b, s
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _newton_update(s, a, b, d, slope, tol, noise, last):
     """One iteration: returns (s_new, a, b, step, done)."""
     if d <= 0:
@@ -336,7 +338,7 @@ def _exact_helpers(spec: Spec, xs: list[str]) -> list[str]:
         o += ["    return " + _tup(res), ""]
         # exp(M s)[x; 1; u] = x + sum_k s^k/k! A^(k-1) (A x + c + g u), in float64,
         # in sub-intervals of norm <= 1/2
-        o += ['@njit(cache=True)', f"def _part{clamped}({X}, u, s, P, mp):"]
+        o += ['@njit(cache=True, error_model="numpy")', f"def _part{clamped}({X}, u, s, P, mp):"]
         o += [f"    y{k} = _W({x})" for k, x in enumerate(xs)]
         o += ["    uu = _W(u)", "    nrm = 0.0"]
         for i in range(n):
@@ -360,7 +362,7 @@ def _exact_helpers(spec: Spec, xs: list[str]) -> list[str]:
         o += [f"            if {cond}:", "                break"]
         o += [f"        y{i} = z{i}" for i in range(n)]
         o += ["    return " + _tup([f"_F(y{i})" for i in range(n)]), ""]
-    o += ['@njit(cache=True)', "def _adv(x, u, h, P, mp, clamped, dt):",
+    o += ['@njit(cache=True, error_model="numpy")', "def _adv(x, u, h, P, mp, clamped, dt):",
           f"    {X}, = x" if n == 1 else f"    {X} = x",
           "    if clamped:",
           "        if h == dt:",
@@ -376,10 +378,10 @@ def _adaptive_helpers(spec: Spec, xs: list[str]) -> list[str]:
     """DoPri5 with per-element error control (:mod:`neurosim.integrators.adaptive`), float64."""
     n = len(xs)
     X = ", ".join(xs)
-    o = ['@njit(cache=True)', "def _F_any(x, u, P, mp, clamped):",
+    o = ['@njit(cache=True, error_model="numpy")', "def _F_any(x, u, P, mp, clamped):",
          f"    {X}, = x" if n == 1 else f"    {X} = x",
          f"    return _fc({X}, u, P, mp) if clamped else _f({X}, u, P, mp)", "",
-         '@njit(cache=True)', "def _dopri(x, f0, u, k, P, mp, clamped):",
+         '@njit(cache=True, error_model="numpy")', "def _dopri(x, f0, u, k, P, mp, clamped):",
          '    """One step of size k: (x_new, f_new, err)."""']
     stages = ["f0"]
     for i in range(1, 7):
@@ -398,7 +400,7 @@ def _adaptive_helpers(spec: Spec, xs: list[str]) -> list[str]:
         err.append(f"k * ({acc})")
     o += [f"    return xs6, f6, {_tup(err)}", ""]
     # the RMS error norm
-    o += ['@njit(cache=True)', "def _norm(err, x, xn, rtol, atol):",
+    o += ['@njit(cache=True, error_model="numpy")', "def _norm(err, x, xn, rtol, atol):",
           "    tot = 0.0"]
     for v in range(n):
         o.append(f"    sc = atol + rtol * max(abs(x[{v}]), abs(xn[{v}]))")
@@ -496,11 +498,11 @@ def _kernel(spec: Spec, xs: list[str]) -> list[str]:
                  "if not left > zero:", "    break")
             emit(L, "RR[j] = r")
         emit(L, *[f"S[{k}, j] = {x}" for k, x in enumerate(xs)],
-             "acc += " + " + ".join(f"({x} - {x})" for x in xs))
+             "bad |= " + " | ".join(f"(({x} - {x}) != zero)" for x in xs))
         emit(L, "if dense:", "    SPK[t, m] = nsp")
 
-    emit(0, "@njit(nogil=True, cache=True)",
-         "def kernel(b0, b1, T, dt, U, uo, ut, um, P, ps, X, R, REC, recv, SPK,",
+    emit(0, '@njit(nogil=True, cache=True, error_model="numpy")',
+         "def kernel(b0, b1, T, dt, U, uo, ut, um, PG, ps, X, R, REC, recv, SPK,",
          "           EVT, EVM, EVS, info, precise, rtol, atol, max_steps):",
          '    """Run blocks b0..b1-1 over T steps (see the module docstring).',
          "",
@@ -509,17 +511,24 @@ def _kernel(spec: Spec, xs: list[str]) -> list[str]:
     emit(1, "M = X.shape[1]", "zero = dt - dt", "nev = info[1]", "cap = EVT.shape[0]",
          "nrec = REC.shape[0]", "dense = SPK.shape[0] > 0", "eps = np.finfo(_F).eps",
          "weps = np.finfo(_W).eps", "FL = np.zeros(BLOCK, np.int8)",
+         "P = np.empty((PG.shape[0], BLOCK), PG.dtype)",
+         "UB = np.empty(BLOCK, PG.dtype)", "grid = not precise",
          "for blk in range(b0, b1):")
     emit(2, "lo = blk * BLOCK", "hi = min(lo + BLOCK, M)", "nb = hi - lo",
          "S = X[:, lo:hi].copy()", "RR = R[lo:hi].copy()", "nev_blk = nev",
+         "for k in range(PG.shape[0]):",
+         "    for j in range(nb):",
+         "        P[k, j] = PG[k, (lo + j) * ps]",
          "for t in range(T):")
-    emit(3, "acc = zero")
+    emit(3, "bad = False")
     if vector:
         # pass 1: the plain step, branch-free
-        emit(3, "for j in range(nb):")
+        emit(3, "for j in range(nb):", "    UB[j] = U[uo + t * ut + (lo + j) * um]",
+             "for j in range(nb):")
         L = 4
-        emit(L, "m = lo + j", "mp = m * ps", "u = U[uo + t * ut + m * um]", "acc += u - u",
-             *[f"{x} = S[{k}, j]" for k, x in enumerate(xs)])
+        emit(L, "mp = j", "u = UB[j]", "bad |= (u - u) != zero",
+             *[f"o{k} = S[{k}, j]" for k in range(n)],
+             *[f"{x} = o{k}" for k, x in enumerate(xs)])
         if ir.spiking and ir.crossing_only:
             emit(L, f"below = _d({X}, P, mp) <= 0")
         emit(L, f"{unpack} = _jump({X}, u, P, mp)")
@@ -528,21 +537,22 @@ def _kernel(spec: Spec, xs: list[str]) -> list[str]:
         emit(L, f"y = {full}({args})")
         ys = [f"y[{k}]" for k in range(n)]
         if ir.spiking:
-            emit(L, f"d = _d({', '.join(ys)}, P, mp)", "free = not RR[j] > zero",
-                 "spk = d > 0" + (" and below" if ir.crossing_only else ""),
+            # bitwise operators and selects only: no branch in the vectorised loop
+            emit(L, f"d = _d({', '.join(ys)}, P, mp)", "free = RR[j] <= zero",
+                 "spk = d > 0" + (" & below" if ir.crossing_only else ""),
                  f"z = _reset({', '.join(ys)}, P, mp)",
-                 "fl = 0 if free and not spk else (1 if free and not precise else 2)",
-                 "FL[j] = fl")
+                 "c0 = free & (not spk)", "c1 = free & spk & grid",
+                 "FL[j] = 2 - 2 * np.int8(c0) - np.int8(c1)")
             for k in range(n):
-                emit(L, f"S[{k}, j] = y[{k}] if fl == 0 else (z[{k}] if fl == 1 else S[{k}, j])")
-            emit(L, "acc += " + " + ".join(f"(y[{k}] - y[{k}])" for k in range(n)))
+                emit(L, f"S[{k}, j] = y[{k}] if c0 else (z[{k}] if c1 else o{k})")
+            emit(L, "bad |= " + " | ".join(f"((y[{k}] - y[{k}]) != zero)" for k in range(n)))
         else:
             emit(L, *[f"S[{k}, j] = _F(y[{k}])" for k in range(n)],
-                 "acc += " + " + ".join(f"(y[{k}] - y[{k}])" for k in range(n)))
+                 "bad |= " + " | ".join(f"((y[{k}] - y[{k}]) != zero)" for k in range(n)))
         # pass 2: spikes and the general path
         if ir.spiking:
             emit(3, "for j in range(nb):")
-            emit(4, "fl = FL[j]", "if fl == 0:", "    continue", "m = lo + j", "mp = m * ps")
+            emit(4, "fl = FL[j]", "if fl == 0:", "    continue", "m = lo + j", "mp = j")
             emit(4, "if fl == 1:")
             emit(5, "if nev >= cap:")
             emit(6, f"info[0] = {EV_FULL}", "info[1] = nev_blk", "info[4] = blk", "return")
@@ -553,10 +563,11 @@ def _kernel(spec: Spec, xs: list[str]) -> list[str]:
             general(4)
     else:
         emit(3, "for j in range(nb):")
-        emit(4, "m = lo + j", "mp = m * ps", "u = U[uo + t * ut + m * um]", "acc += u - u")
+        emit(4, "m = lo + j", "mp = j", "u = U[uo + t * ut + m * um]",
+             "bad |= (u - u) != zero")
         general(4)
     # non-finite input or state: find the first culprit
-    emit(3, "if acc != zero:")
+    emit(3, "if bad:")
     emit(4, "for j in range(nb):")
     emit(5, "m = lo + j", "u = U[uo + t * ut + m * um]", "if not math.isfinite(u):")
     fail(6, str(BAD_INPUT))
@@ -590,7 +601,7 @@ def _locate_exact_fn(xs: list[str]) -> list[str]:
     n = len(xs)
     X = ", ".join(xs)
     return [
-        '@njit(cache=True)',
+        '@njit(cache=True, error_model="numpy")',
         "def _locate_exact(x, u, h, d_end, d_start, P, mp, eps):",
         f"    {X}, = x" if n == 1 else f"    {X} = x",
         "    a, b, s = _newton_init(h, d_end, min(d_start, d_start - d_start))",
@@ -616,7 +627,7 @@ def _adaptive_fn(spec: Spec, xs: list[str]) -> list[str]:
     W = [f"_W(x[{k}])" for k in range(n)]
     Y = ", ".join(f"y[{k}]" for k in range(n))
     return [
-        '@njit(cache=True)',
+        '@njit(cache=True, error_model="numpy")',
         "def _adaptive(x, u, h, P, mp, clamped, detect, rtol, atol, max_steps, dt, weps):",
         '    """-> (x_stop, s_stop, crossed, d_cross, status); float64 inside."""',
         f"    y = {_tup(W)}",
@@ -657,7 +668,7 @@ def _adaptive_fn(spec: Spec, xs: list[str]) -> list[str]:
         f"            return y, s, False, 0.0, {TOO_SMALL}",
         f"    return y, s, False, 0.0, {MAX_STEPS}",
         "",
-        '@njit(cache=True)',
+        '@njit(cache=True, error_model="numpy")',
         "def _locate_adaptive(y0, f0, u, k, d_end, P, mp, clamped, weps):",
         f"    d_start = _d({', '.join(f'y0[{j}]' for j in range(n))}, P, mp)",
         "    a, b, s = _newton_init(k, d_end, d_start)",

@@ -33,9 +33,6 @@ on the reference path. The kernels need the optional dependency ``numba``
 
 from __future__ import annotations
 
-import math
-import mmap
-import weakref
 from collections.abc import Iterable
 from typing import NamedTuple
 
@@ -43,6 +40,8 @@ import numpy as np
 import torch
 
 from .._checks import check_dt
+from .._memory import _pool  # noqa: F401  (the pool, for tests)
+from .._memory import buffer as _buffer
 from ..integrators import Euler, ExactExponential, Integrator, get_integrator
 from ..models.base import NeuronModel
 from ..models.integrate_and_fire import ALIF, IF, LI, LIF
@@ -250,46 +249,6 @@ def _coefficient_rows(model: NeuronModel, integrator: Integrator, dt: float, sha
 # -- the autograd Function -------------------------------------------------------------
 def _np(t: torch.Tensor):
     return t.detach().numpy()
-
-
-_HUGE = 1 << 20  # buffers from 1 MiB up are pooled mappings with transparent huge pages
-#: freed large output buffers kept for reuse (bytes; 0 turns the pool off): a reused
-#: buffer has its pages mapped already, so it costs no page faults (torch's CUDA
-#: caching allocator does the same for GPU memory)
-BUFFER_POOL_BYTES = 1 << 31
-_pool: list[mmap.mmap] = []
-
-
-def _recycle(mm: mmap.mmap) -> None:
-    """Finaliser of a buffer's array: keep its mapping for reuse, within the pool cap."""
-    held = sum(len(m) for m in _pool)
-    if held + len(mm) <= BUFFER_POOL_BYTES:
-        _pool.append(mm)
-    # else: dropped; the mapping goes when the array's buffer export is released
-
-
-def _buffer(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
-    """An uninitialised output buffer (every element is written by the kernels).
-
-    A fresh multi-GB tensor costs one page fault per 4 KiB page on first touch,
-    which can take longer than the simulation that fills it. Large buffers are
-    therefore anonymous mappings with ``MADV_HUGEPAGE``, and freed ones are kept
-    (up to :data:`BUFFER_POOL_BYTES`) and reused by later calls of the same size.
-    """
-    np_dtype = torch.empty((), dtype=dtype).numpy().dtype
-    nbytes = np_dtype.itemsize * math.prod(shape)
-    if nbytes < _HUGE or not hasattr(mmap, "MADV_HUGEPAGE"):
-        return torch.empty(shape, dtype=dtype)
-    for k, mm in enumerate(_pool):
-        if len(mm) == nbytes:
-            del _pool[k]
-            break
-    else:
-        mm = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-        mm.madvise(mmap.MADV_HUGEPAGE)
-    base = np.frombuffer(mm, dtype=np_dtype)
-    weakref.finalize(base, _recycle, mm)
-    return torch.from_numpy(base.reshape(shape))
 
 
 #: below this many neuron-steps a kernel runs on the calling thread only: waking the
