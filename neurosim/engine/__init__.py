@@ -41,6 +41,7 @@ import numpy as np
 import torch
 
 from .._memory import buffer
+from .._validate import check_finite_input
 from ..errors import SimulationDiverged
 from ..integrators import RK4, Adaptive, Euler, ExactExponential, ExponentialEuler
 from ..state import State
@@ -274,7 +275,11 @@ def run(step: Step, u: torch.Tensor, state: State, record: tuple[str, ...] = (),
                                                Pn, ps, Xn, Rn, RECc, recv, SPKc, precise, rtol,
                                                atol, max_steps, t0, step, names, dtype))
 
-            _parallel(work, threads)
+            try:
+                _parallel(work, threads)
+            except _BadInput as err:  # the message of every back end: count and first place
+                check_finite_input(u)
+                raise ValueError(str(err)) from None
             if bar is not None:
                 bar.update(t1 - t0)
     finally:
@@ -299,6 +304,10 @@ def _join(arrays: list[np.ndarray], dtype) -> np.ndarray:
     if not arrays:
         return np.zeros(0, dtype)
     return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+
+
+class _BadInput(ValueError):
+    """A kernel met a non-finite input (re-raised with the count and first place)."""
 
 
 def _time_chunks(T: int, progress: bool) -> list[tuple[int, int]]:
@@ -375,8 +384,8 @@ def _raise(status: int, info: np.ndarray, step: Step, names, t0: int, X) -> None
     m = int(info[3])
     time = (t + 1) * step.dt
     if status == C.BAD_INPUT:
-        raise ValueError(f"input must be finite, got a non-finite value at step {t} "
-                         f"(t = {t * step.dt:.6g} s), element {m}")
+        raise _BadInput(f"input must be finite, got a non-finite value at step {t} "
+                        f"(t = {t * step.dt:.6g} s), element {m}")
     if status == C.DIVERGED:
         var = names[int(info[4])] if int(info[4]) < len(names) else "?"
         method = step.integrator.name

@@ -215,9 +215,10 @@ def generate(spec: Spec) -> str:
     fn("_f", f"{X}, u, P, mp", [ir.f[s] for s in ir.states])
     fn("_fc", f"{X}, u, P, mp", [ir.f_clamped[s] for s in ir.states])
     fn("_jump", f"{X}, u, P, mp", [ir.jump[s] for s in ir.states])
-    if ir.spiking:
-        fn("_d", f"{X}, P, mp", [ir.d], single=True)
-        fn("_reset", f"{X}, P, mp", [ir.reset[s] for s in ir.states])
+    # a model without spikes gets a threshold distance of -1 (never crossed) and no reset,
+    # so the integrators' detection code is the same for every model
+    fn("_d", f"{X}, P, mp", [ir.d if ir.spiking else ir.graph.const(-1.0)], single=True)
+    fn("_reset", f"{X}, P, mp", [ir.reset[s] for s in ir.states])
     lin = [s for s in ir.states if s in ir.rates]
     if spec.method == "exponential_euler":
         fn("_rates", f"{X}, u, P, mp", [ir.rates[s] for s in lin])
@@ -269,11 +270,11 @@ def _integrator(spec: Spec, xs: list[str], lin: list[str]) -> list[str]:
         o += _exact_helpers(spec, xs)
     elif spec.method == "adaptive":
         o += _adaptive_helpers(spec, xs)
-    if ir.spiking:
-        sh = ", ".join(f"{x} + f[{k}]" for k, x in enumerate(xs))
-        o += [deco, "def _slope(x, f, P, mp):", f"    {X}, = x" if n == 1 else f"    {X} = x",
-              f"    return _d({sh}, P, mp) - _d({X}, P, mp)", ""]
-        o += _find_crossing()
+    # the crossing helpers (a model without spikes never calls them)
+    sh = ", ".join(f"{x} + f[{k}]" for k, x in enumerate(xs))
+    o += [deco, "def _slope(x, f, P, mp):", f"    {X}, = x" if n == 1 else f"    {X} = x",
+          f"    return _d({sh}, P, mp) - _d({X}, P, mp)", ""]
+    o += _find_crossing()
     return o
 
 
