@@ -1,16 +1,18 @@
-r"""Plots and spike-train measures built on matplotlib.
+r"""Plots built on matplotlib; the measures they draw live in :mod:`neurosim.analysis`.
 
 Every plotting function draws into ``ax`` (or a new figure when ``ax`` is ``None``)
 and returns the matplotlib :class:`~matplotlib.figure.Figure`, so figures compose.
 Nothing here selects a backend: everything works headless with ``MPLBACKEND=Agg``.
-Time axes are in milliseconds; every other axis states its unit.
+Time axes are in milliseconds; every other axis states its unit, taken from the
+model class (``voltage_unit``, ``state_units``, ``input_unit``) unless passed.
 
 Spike trains are passed as a :class:`~neurosim.Result` or as a sequence of 1-D
 arrays of spike times in seconds, one per neuron (``result.spike_times.ravel()``
 has that form).
 
-Measures (no plotting): :func:`isi`, :func:`cv_isi`, :func:`population_rate`,
-:func:`fi_curve`, :func:`nullclines`.
+The measures :func:`isi`, :func:`cv_isi`, :func:`population_rate`, :func:`fi_curve`
+and :func:`nullclines` are defined in :mod:`neurosim.analysis` and re-exported
+here, so ``from neurosim.plot import fi_curve`` keeps working.
 """
 
 from __future__ import annotations
@@ -21,7 +23,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from ._checks import check_dt
+from .analysis import (
+    SpikeTrains,
+    check_range,
+    cv_isi,
+    events,
+    fi_curve,
+    grid_state,
+    isi,
+    nullclines,
+    population_rate,
+    spike_trains,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -29,8 +42,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .models.base import NeuronModel
     from .simulate import Result
-
-SpikeTrains = Any  # Result | Sequence[np.ndarray]
 
 #: colour of threshold lines and nullcline of the first variable
 _GREY = "0.35"
@@ -52,14 +63,6 @@ def _np(x: Any) -> np.ndarray:
     if isinstance(x, torch.Tensor):
         return x.detach().cpu().to(torch.float64).numpy()
     return np.asarray(x, dtype=np.float64)
-
-
-def _seconds(name: str, value: Any) -> float:
-    """A finite duration > 0 in seconds; the ValueError names the parameter."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
-            or not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0 s, got {value!r}")
-    return float(value)
 
 
 def _flat_trace(result: Result, name: str) -> np.ndarray:
@@ -102,26 +105,7 @@ def _check_neurons(neurons: Sequence[int] | int | None, n_total: int, default: i
 
 def _spike_trains(spikes: SpikeTrains) -> tuple[list[np.ndarray], float | None]:
     """Per-neuron spike-time arrays (s) and the duration when known."""
-    from .simulate import Result
-
-    if isinstance(spikes, Result):
-        trains = spikes.spike_times
-        trains = [trains] if isinstance(trains, np.ndarray) and trains.dtype != object \
-            else list(np.asarray(trains, dtype=object).ravel())
-        return [np.asarray(t, dtype=np.float64) for t in trains], spikes.duration
-    if isinstance(spikes, np.ndarray) and spikes.dtype != object:
-        raise ValueError("spikes must be a Result or a sequence of per-neuron spike-time "
-                         f"arrays, got a numeric array of shape {spikes.shape}; wrap a single "
-                         "train as [times]")
-    try:
-        trains = [np.asarray(t, dtype=np.float64).reshape(-1) for t in spikes]
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"spikes must be a Result or a sequence of per-neuron spike-time "
-                         f"arrays (s): {err}") from None
-    for k, t in enumerate(trains):
-        if not np.all(np.isfinite(t)):
-            raise ValueError(f"spikes: train {k} contains non-finite spike times")
-    return trains, None
+    return spike_trains(spikes), events(spikes).duration
 
 
 # --------------------------------------------------------------------------------------
@@ -306,54 +290,6 @@ def plot_raster(spikes: SpikeTrains, neurons: Sequence[int] | None = None,
     return fig
 
 
-def population_rate(spikes: SpikeTrains, bin_width: float = 1e-3, smooth: float | None = None,
-                    duration: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    r"""Population firing rate: spikes per neuron per second in time bins.
-
-    .. math:: r_k = \frac{\#\{\text{spikes in } [k\Delta, (k+1)\Delta)\}}{N\,\Delta}
-
-    With ``smooth`` = σ (seconds) the binned rate is convolved with a Gaussian of
-    standard deviation σ, normalised at the edges (each output bin is divided by
-    the kernel mass inside the recording), so a constant rate stays constant.
-
-    Args:
-        spikes: a :class:`~neurosim.Result` or per-neuron spike-time arrays (s).
-        bin_width: bin width Δ in seconds, > 0.
-        smooth: Gaussian kernel standard deviation σ in seconds, > 0, or ``None``.
-        duration: length of the recording in seconds (default: the Result's duration,
-            else the last spike time); spikes outside ``[0, duration]`` are ignored.
-
-    Returns:
-        ``(t, rate)``: bin centres in seconds and the rate in Hz (per neuron).
-    """
-    bin_width = _seconds("bin_width", bin_width)
-    trains, dur = _spike_trains(spikes)
-    if duration is not None:
-        dur = _seconds("duration", duration)
-    if dur is None:
-        last = max((float(t.max()) for t in trains if t.size), default=0.0)
-        dur = max(last, bin_width)
-    n = len(trains)
-    if n == 0:
-        raise ValueError("spikes: no neurons")
-    n_bins = max(1, int(np.ceil(dur / bin_width - 1e-9)))
-    edges = np.arange(n_bins + 1) * bin_width
-    allt = np.concatenate(trains)
-    allt = allt[(allt >= 0) & (allt <= edges[-1])]  # spikes outside the recording are ignored
-    counts = np.bincount(np.minimum((allt / bin_width).astype(np.int64), n_bins - 1),
-                         minlength=n_bins).astype(np.float64)
-    rate = counts / (n * bin_width)
-    if smooth is not None:
-        smooth = _seconds("smooth", smooth)
-        half = int(np.ceil(4 * smooth / bin_width))
-        lags = np.arange(-half, half + 1) * bin_width
-        kernel = np.exp(-0.5 * (lags / smooth) ** 2)
-        num = np.convolve(rate, kernel, mode="full")[half:half + n_bins]
-        den = np.convolve(np.ones(n_bins), kernel, mode="full")[half:half + n_bins]
-        rate = num / den
-    return (edges[:-1] + edges[1:]) / 2, rate
-
-
 def plot_population_rate(spikes: SpikeTrains, bin_width: float = 1e-3,
                          smooth: float | None = 5e-3, duration: float | None = None,
                          ax: Axes | None = None) -> Figure:
@@ -377,41 +313,6 @@ def plot_population_rate(spikes: SpikeTrains, bin_width: float = 1e-3,
     ax.set_ylim(bottom=0)
     ax.legend(loc="upper right", fontsize="small")
     return fig
-
-
-def isi(spikes: SpikeTrains) -> list[np.ndarray]:
-    """Interspike intervals (s) of each neuron: ``np.diff`` of its sorted spike times.
-
-    Args:
-        spikes: a :class:`~neurosim.Result` or per-neuron spike-time arrays (s).
-
-    Returns:
-        One float64 array per neuron (empty for fewer than two spikes).
-    """
-    trains, _ = _spike_trains(spikes)
-    return [np.diff(np.sort(t)) for t in trains]
-
-
-def cv_isi(spikes: SpikeTrains) -> np.ndarray:
-    r"""Coefficient of variation of the interspike intervals, per neuron.
-
-    .. math:: \mathrm{CV} = \frac{\mathrm{std}(\mathrm{ISI})}{\mathrm{mean}(\mathrm{ISI})}
-
-    (population standard deviation, ``ddof=0``). 0 for a regular train, 1 for a
-    Poisson process.
-
-    Args:
-        spikes: a :class:`~neurosim.Result` or per-neuron spike-time arrays (s).
-
-    Returns:
-        One value per neuron; NaN where the CV is undefined (fewer than two intervals,
-        i.e. fewer than three spikes).
-    """
-    out = np.full(len(isi_list := isi(spikes)), np.nan)
-    for k, d in enumerate(isi_list):
-        if d.size >= 2:
-            out[k] = d.std() / d.mean()
-    return out
 
 
 def plot_isi_histogram(spikes: SpikeTrains, bins: int | Sequence[float] = 30,
@@ -448,68 +349,6 @@ def plot_isi_histogram(spikes: SpikeTrains, bins: int | Sequence[float] = 30,
 # --------------------------------------------------------------------------------------
 # f-I curve
 # --------------------------------------------------------------------------------------
-def fi_curve(model: NeuronModel, currents: Sequence[float] | np.ndarray | torch.Tensor,
-             duration: float = 1.0, dt: float = 1e-4, method: str = "exact", *,
-             transient: float = 0.0, measure: str = "isi", dtype: torch.dtype = torch.float64,
-             progress: bool = False, **simulate_kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
-    r"""Firing rate against constant input current, from one batched simulation.
-
-    The currents form a leading batch dimension, ``input[T, n_currents, *param_shape]``,
-    so the whole curve (and every element of a heterogeneous model) is one call of
-    :func:`~neurosim.simulate`.
-
-    Args:
-        model: a neuron model in current input mode (``input_target is None``).
-        currents: constant input values (model input units), 1-D.
-        duration: simulated time per current, in seconds.
-        dt: time step in seconds.
-        method: integration method (see :func:`~neurosim.simulate`).
-        transient: initial time in seconds whose spikes are ignored.
-        measure: ``"isi"``: the inverse mean interspike interval of the spikes after
-            ``transient`` (0 with fewer than two; precise for regular firing);
-            ``"count"``: spikes after ``transient`` divided by ``duration - transient``.
-        dtype: floating dtype of the simulation.
-        progress: show a progress bar.
-        **simulate_kwargs: passed to :func:`~neurosim.simulate` (e.g. ``rtol``).
-
-    Returns:
-        ``(currents, rates)``: float64 arrays; ``rates`` has shape
-        ``[n_currents, *param_shape]``, in Hz.
-
-    Example:
-        >>> I, f = fi_curve(LIF(tau_mem=20e-3, t_ref=2e-3), np.linspace(0, 3, 31), 0.5)
-    """
-    from .simulate import simulate
-
-    if model.input_target is not None:
-        raise ValueError(f"fi_curve needs a model in current input mode; {type(model).__name__} "
-                         f"has input_mode={getattr(model, 'input_mode', None)!r} (pass "
-                         "input_mode='current')")
-    if measure not in ("isi", "count"):
-        raise ValueError(f"measure must be 'isi' or 'count', got {measure!r}")
-    dt = check_dt(dt)
-    duration = _seconds("duration", duration)
-    if not 0 <= transient < duration:
-        raise ValueError(f"transient must be in [0, duration={duration}) s, got {transient!r}")
-    cur = torch.as_tensor(_np(currents), dtype=dtype).reshape(-1)
-    if cur.numel() == 0:
-        raise ValueError("currents must not be empty")
-    pshape = tuple(model.param_shape())
-    steps = int(round(duration / dt))
-    drive = cur.reshape(1, -1, *([1] * len(pshape))).expand(steps, -1, *pshape)
-    res = simulate(model, drive, dt, method, record=None, progress=progress, **simulate_kwargs)
-    trains, _ = _spike_trains(res)
-    rates = np.zeros(len(trains))
-    window = res.duration - transient
-    for k, t in enumerate(trains):
-        t = t[t >= transient]
-        if measure == "count":
-            rates[k] = t.size / window
-        elif t.size >= 2:
-            rates[k] = (t.size - 1) / (t[-1] - t[0])
-    return _np(cur), rates.reshape(cur.numel(), *pshape)
-
-
 def plot_fi_curve(currents: Any, rates: Any, ax: Axes | None = None, label: str | None = None,
                   input_unit: str = "dimensionless", marker: str = "o", **line_kwargs: Any
                   ) -> Figure:
@@ -543,95 +382,6 @@ def plot_fi_curve(currents: Any, rates: Any, ax: Axes | None = None, label: str 
 # --------------------------------------------------------------------------------------
 # phase plane
 # --------------------------------------------------------------------------------------
-def _grid_state(model: NeuronModel, x: str, y: str, xs: np.ndarray, ys: np.ndarray,
-                fixed: Mapping[str, float] | None) -> dict[str, torch.Tensor]:
-    if tuple(model.param_shape()):
-        raise ValueError(f"phase planes need scalar parameters; {type(model).__name__} has "
-                         f"tensor parameters of shape {tuple(model.param_shape())}")
-    names = model.state_names
-    for var, what in ((x, "x"), (y, "y")):
-        if var not in names:
-            raise ValueError(f"{what}: {type(model).__name__} has no state variable {var!r}; "
-                             f"it has {names}")
-    if x == y:
-        raise ValueError(f"x and y must be different state variables, both are {x!r}")
-    X, Y = np.meshgrid(xs, ys)
-    rest = model.rest()
-    state = {}
-    for n in names:
-        if n == x:
-            state[n] = torch.as_tensor(X)
-        elif n == y:
-            state[n] = torch.as_tensor(Y)
-        else:
-            value = (fixed or {}).get(n, rest[n])
-            state[n] = torch.full(X.shape, float(value), dtype=torch.float64)
-    extra = set(fixed or {}) - set(names)
-    if extra:
-        raise ValueError(f"fixed: {type(model).__name__} has no state variables {sorted(extra)}")
-    return state
-
-
-def _levels(xs: np.ndarray, ys: np.ndarray, z: np.ndarray) -> list[np.ndarray]:
-    import contourpy
-
-    gen = contourpy.contour_generator(xs, ys, z, line_type="Separate")
-    return [np.asarray(seg) for seg in gen.lines(0.0)]
-
-
-def _range(name: str, r: Sequence[float]) -> tuple[float, float]:
-    try:
-        lo, hi = (float(v) for v in r)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a pair (low, high), got {r!r}") from None
-    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
-        raise ValueError(f"{name} must be finite with low < high, got {r!r}")
-    return lo, hi
-
-
-def nullclines(model: NeuronModel, x: str, y: str, x_range: Sequence[float],
-               y_range: Sequence[float], input: float = 0.0, n: int = 201,
-               fixed: Mapping[str, float] | None = None) -> dict[str, list[np.ndarray]]:
-    r"""Nullclines of a model in the plane of two state variables, computed generically.
-
-    :meth:`~neurosim.models.NeuronModel.derivatives` is evaluated on an ``n × n`` grid
-    with the input held at ``input``; the nullcline of variable *x* is the zero level
-    set of :math:`\dot x`, traced with linear interpolation between grid points
-    (exact for dynamics linear in the plane, error :math:`O(h^2)` in the grid step
-    otherwise). Works for any model, e.g. LIF with a synapse (v, i), ALIF (v, b),
-    Izhikevich or AdEx (v, w).
-
-    Args:
-        model: a neuron model with scalar parameters.
-        x, y: names of the two state variables spanning the plane.
-        x_range, y_range: (low, high) extent of the grid, in state units.
-        input: the constant input current.
-        n: grid points per axis, >= 3.
-        fixed: values of the other state variables (default: their resting values).
-
-    Returns:
-        ``{x: segments, y: segments}`` plus ``"threshold": segments`` for spiking
-        models: each a list of ``[k, 2]`` arrays of (x, y) points.
-    """
-    if n < 3:
-        raise ValueError(f"n must be >= 3, got {n!r}")
-    xs = np.linspace(*_range("x_range", x_range), int(n))
-    ys = np.linspace(*_range("y_range", y_range), int(n))
-    state = _grid_state(model, x, y, xs, ys, fixed)
-    u = torch.full(state[x].shape, float(input), dtype=torch.float64)
-    model64 = model.cast(torch.float64)
-    with torch.no_grad():
-        f = model64.derivatives(state, u)
-        out = {x: _levels(xs, ys, _np(f[x])), y: _levels(xs, ys, _np(f[y]))}
-        if model.spiking:
-            try:
-                d = _np(model64.threshold_distance(state))
-                out["threshold"] = _levels(xs, ys, np.broadcast_to(d, state[x].shape))
-            except NotImplementedError:
-                pass
-    return out
-
-
 def plot_phase_plane(model: NeuronModel, x: str | None = None, y: str | None = None,
                      x_range: Sequence[float] | None = None,
                      y_range: Sequence[float] | None = None, input: float = 0.0,
@@ -683,13 +433,13 @@ def plot_phase_plane(model: NeuronModel, x: str | None = None, y: str | None = N
                 x_range = (lo - pad, hi + pad)
             else:
                 y_range = (lo - pad, hi + pad)
-    x_range, y_range = _range("x_range", x_range), _range("y_range", y_range)
+    x_range, y_range = check_range("x_range", x_range), check_range("y_range", y_range)
     lines = nullclines(model, x, y, x_range, y_range, input, n, fixed)
     fig, ax = _new_axes(ax, figsize=(5.5, 4.5))
     if vector_field:
         m = 17
         xs, ys = np.linspace(*x_range, m), np.linspace(*y_range, m)
-        state = _grid_state(model, x, y, xs, ys, fixed)
+        state = grid_state(model, x, y, xs, ys, fixed)
         with torch.no_grad():
             f = model.cast(torch.float64).derivatives(
                 state, torch.full(state[x].shape, float(input), dtype=torch.float64))
