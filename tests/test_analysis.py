@@ -112,3 +112,28 @@ def test_fi_curve_default_method_works_for_nonlinear_models(model, currents, sil
 def test_default_method_is_exact_for_linear_models():
     assert analysis.default_method(LIF()) == "exact"
     assert analysis.default_method(neurosim.Izhikevich()) == "adaptive"
+
+
+# ---------------------------------------------------------------------------- noise units
+def test_white_noise_density_does_not_depend_on_dt():
+    """With ``density`` the integral of the current over a window has variance
+    density² · T for every dt; ``std`` alone is a per-step sample (dt-dependent)."""
+    from neurosim import inputs
+
+    density, window = 0.5, 0.05
+    for dt in (1e-3, 1e-4):
+        steps = round(window / dt)
+        u = inputs.noise_current(steps, dt, density=density, shape=(4000,), seed=3)
+        integral = u.sum(0) * dt
+        assert float(integral.var()) == pytest.approx(density ** 2 * window, rel=0.08)
+        assert float(u.std()) == pytest.approx(density / math.sqrt(dt), rel=0.02)
+        per_step = inputs.noise_current(steps, dt, std=1.0, shape=(4000,), seed=3)
+        np.testing.assert_allclose(per_step * density / math.sqrt(dt), u, rtol=1e-12)
+    with pytest.raises(ValueError, match="exactly one of std and density"):
+        inputs.noise_current(10, 1e-3)
+    with pytest.raises(ValueError, match="exactly one of std and density"):
+        inputs.noise_current(10, 1e-3, std=1.0, density=1.0)
+    with pytest.raises(ValueError, match="density is for white noise"):
+        inputs.noise_current(10, 1e-3, density=1.0, tau=5e-3)
+    with pytest.raises(ValueError, match="density must be >= 0"):
+        inputs.noise_current(10, 1e-3, density=-1.0)
