@@ -37,14 +37,10 @@ SpikeTrains = Any
 
 
 class SpikeEvents(NamedTuple):
-    """All spikes of a population as events, sorted by (neuron, time).
-
-    Attributes:
-        index: flat neuron index of each spike (int64).
-        time: spike time in seconds (float64).
-        n: number of neurons (the flattened neuron shape).
-        duration: length of the recording in seconds, or ``None`` when unknown.
-    """
+    """All spikes of a population as events, sorted by (neuron, time): ``index``, the flat
+    neuron index of each spike (int64); ``time``, its time in seconds (float64); ``n``, the
+    number of neurons (the flattened neuron shape); ``duration``, the length of the
+    recording in seconds, or ``None`` when unknown."""
 
     index: np.ndarray
     time: np.ndarray
