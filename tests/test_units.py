@@ -91,3 +91,12 @@ def test_plausible_values_strings_and_trained_tensors_do_not_warn():
         tau = torch.tensor([30.0], requires_grad=True)  # trained parameters move freely
         neurosim.LIF(tau_mem=tau)
         neurosim.Izhikevich.preset("FS")
+
+
+def test_toml_configs_take_units_too():
+    from neurosim.config import ConfigError, build_model
+
+    model = build_model({"type": "AdEx", "c_m": "281 pF", "tau_w": "144 ms"})
+    assert model.c_m == 281.0 and model.tau_w == pytest.approx(0.144)
+    with pytest.raises(ConfigError, match=r"model.tau_mem: tau_mem='20 mV' is a voltage"):
+        build_model({"type": "LIF", "tau_mem": "20 mV"})
