@@ -33,7 +33,6 @@ from .analysis import (
     isi,
     nullclines,
     population_rate,
-    spike_trains,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -172,11 +171,6 @@ def _check_neurons(neurons: Sequence[int] | int | None, n_total: int, default: i
     return neurons
 
 
-def _spike_trains(spikes: SpikeTrains) -> tuple[list[np.ndarray], float | None]:
-    """Per-neuron spike-time arrays (s) and the duration when known."""
-    return spike_trains(spikes), events(spikes).duration
-
-
 # --------------------------------------------------------------------------------------
 # membrane traces
 # --------------------------------------------------------------------------------------
@@ -308,8 +302,10 @@ def plot_membrane(result: Result, neurons: Sequence[int] | int | None = None,
     ax.set_xlim(0, t_ms[-1])
     ax.set_title(f"{type(model).__name__}, method={result.method}, dt={result.dt * 1e3:g} ms")
     if len(neurons) > 1 or label is not None:
+        # the traces, and the legend-only entry naming per-neuron threshold lines
         handles = [ln for ln in ax.lines if ln.get_label() and not
-                   ln.get_label().startswith("_") and ln.get_linestyle() == "-"]
+                   ln.get_label().startswith("_") and
+                   (ln.get_linestyle() == "-" or len(ln.get_xdata()) == 0)]
         _outside_legend(ax, handles=handles)
     return fig
 
