@@ -17,6 +17,7 @@ here, so ``from neurosim.plot import fi_curve`` keeps working.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -97,7 +98,10 @@ def input_unit_of(model: NeuronModel, unit: str | None = None) -> str:
     target = getattr(model, "input_target", None)
     if target is not None:
         return state_unit(model, target)
-    return str(getattr(model, "input_unit", "") or "")
+    declared = str(getattr(model, "input_unit", "") or "")
+    # a class declaring both modes, "nS (jump) / pA (current)": the current's unit
+    current = re.search(r"([^/]+?)\s*\(current\)", declared)
+    return current.group(1).strip() if current else declared
 
 
 def _outside_legend(ax: Axes, **kwargs: Any) -> None:

@@ -432,6 +432,8 @@ def test_hh_threshold_is_named_a_detection_level_and_units_come_from_the_model()
     assert fig.axes[0].get_xlabel() == "input current (µA/cm²)"
     fig = P.plot_fi_curve([0.0, 500.0], [0.0, 20.0], model=neurosim.AdEx)
     assert fig.axes[0].get_xlabel() == "input current (pA)"
+    coba = neurosim.CobaLIF(input_mode="current")
+    assert P.input_unit_of(coba) == "pA" and P.input_unit_of(neurosim.CobaLIF()) == "nS"
     # without a model the unit is unknown: no unit rather than a wrong "dimensionless"
     assert P.plot_fi_curve([0, 1], [0, 1]).axes[0].get_xlabel() == "input current"
 
