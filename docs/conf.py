@@ -25,6 +25,11 @@ extensions = [
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
 ]
+# Equations render offline: the pip package sphinx-mathjax-offline (in the dev and docs
+# extras) copies MathJax 3 into _static/mathjax and points mathjax_path at it, so the
+# site needs no CDN. Without the package the pages load MathJax from its CDN.
+if importlib.util.find_spec("sphinx-mathjax-offline"):
+    extensions.append("sphinx-mathjax-offline")
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
 root_doc = "index"
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]

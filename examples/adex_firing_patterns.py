@@ -22,6 +22,7 @@ import torch  # noqa: E402
 
 import neurosim  # noqa: E402
 from neurosim.models import NAUD_PRESETS  # noqa: E402
+from neurosim.plot import plot_membrane  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -45,19 +46,17 @@ def main(argv: list[str] | None = None) -> None:
     res = neurosim.simulate(model, drive, args.dt, method="adaptive", rtol=1e-6, atol=1e-6,
                             record="all", progress=not args.smoke)
 
-    t_ms = res.t.numpy() * 1e3
     fig, axes = plt.subplots(4, 2, figsize=(9, 7.5), sharex=True, layout="constrained")
     for k, (ax, name) in enumerate(zip(axes.T.ravel(), names, strict=True)):
-        ax.plot(t_ms, res.v[:, k].numpy(), lw=0.8, color="k")
-        for ts in res.spike_times[k]:
-            ax.vlines(ts * 1e3, -40.0, 20.0, lw=0.8, color="k")
+        # plot_membrane draws each spike up to the cut-off v_peak at its precise time
+        plot_membrane(res, neurons=[k], ax=ax, color="k", show_threshold=False)
+        for line in ax.lines:
+            line.set_linewidth(0.8)
         ax.set_title(f"{name.replace('_', ' ')}  (I = {current[k]:.0f} pA)", fontsize=9)
-        ax.set_ylim(-80, 25)
+        ax.set_ylim(-80, 10)
         ax.tick_params(labelsize=8)
-    for ax in axes[:, 0]:
-        ax.set_ylabel("v (mV)", fontsize=8)
-    for ax in axes[-1]:
-        ax.set_xlabel("time (ms)", fontsize=8)
+        ax.set_xlabel("time (ms)" if ax in axes[-1] else "", fontsize=8)
+        ax.set_ylabel("v (mV)" if ax in axes[:, 0] else "", fontsize=8)
     fig.suptitle("AdEx firing patterns (Naud et al. 2008)", fontsize=10)
     fig.savefig(args.out, dpi=args.dpi)
     print(f"wrote {args.out}: {int(res.spike_count().sum())} spikes in {duration} s")

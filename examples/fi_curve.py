@@ -42,7 +42,7 @@ def main() -> None:
     ax1.plot(np.r_[0.0, 1.0, fine], np.r_[0.0, 0.0, closed], color="k", lw=3, alpha=0.3,
              label="closed form")
     I, f_exact = fi_curve(lif, currents, duration, dt=dt, method="exact")
-    plot_fi_curve(I, f_exact, ax=ax1, label=f"exact, dt = {dt * 1e3:g} ms")
+    plot_fi_curve(I, f_exact, ax=ax1, label=f"exact, dt = {dt * 1e3:g} ms", model=lif)
     _, f_euler = fi_curve(lif, currents, duration, dt=1e-3, method="euler")
     plot_fi_curve(I, f_euler, ax=ax1, label="Euler, dt = 1 ms", marker="s", ls="--")
     ax1.set_title(f"LIF, tau_mem = {tau * 1e3:g} ms, t_ref = {t_ref * 1e3:g} ms")
@@ -53,7 +53,7 @@ def main() -> None:
     taus = torch.tensor([10e-3, 20e-3, 40e-3], dtype=torch.float64)
     _, f_taus = fi_curve(neurosim.LIF(tau_mem=taus, t_ref=t_ref), currents, duration, dt)
     for j, t in enumerate(taus.tolist()):
-        plot_fi_curve(I, f_taus[:, j], ax=ax2, label=f"LIF, tau_mem = {t * 1e3:g} ms")
+        plot_fi_curve(I, f_taus[:, j], ax=ax2, label=f"LIF, tau_mem = {t * 1e3:g} ms", model=lif)
     transient = 0.5 * duration
     alif = neurosim.ALIF(tau_mem=tau, t_ref=t_ref, tau_adapt=100e-3, beta_adapt=0.5)
     _, f_alif = fi_curve(alif, currents, duration, dt, transient=transient)

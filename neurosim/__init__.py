@@ -9,7 +9,7 @@ simulates (traces, precise spike times) and trains (surrogate gradients).
 >>> res.spike_times[0]
 """
 
-from . import conventions, fused, inputs, nn, plot, surrogate, sweep
+from . import analysis, conventions, fused, inputs, nn, plot, surrogate, sweep
 from .integrators import (
     RK4,
     Adaptive,
@@ -51,7 +51,7 @@ __all__ = [
     "ALIF", "IF", "LI", "LIF", "RK4", "Adaptive", "Euler", "ExactExponential", "Integrator",
     "LinearSystem", "NeuronModel", "Result", "State", "Step", "discretise", "get_integrator",
     "inputs", "plot", "simulate", "spike_fn", "surrogate", "Sweep", "run_sweep", "sweep", "nn",
-    "conventions", "fused",
+    "conventions", "fused", "analysis",
     # issue 3: biophysical and rnnbuilder-family models, exponential Euler
     "EIF", "QIF", "AdEx", "CobaLIF", "Cooldown", "Discontinuous", "ExponentialEuler",
     "HodgkinHuxley", "Izhikevich", "NoReset",

@@ -30,8 +30,17 @@ def describe(value: Any) -> str:
     return repr(value)
 
 
-def as_param(name: str, value: Any, *, optional: bool = False) -> Param | None:
-    """Accept a Python number or a floating tensor; reject anything else or non-finite values."""
+def as_param(name: str, value: Any, *, optional: bool = False,
+             unit: str | None = None) -> Param | None:
+    """Accept a Python number or a floating tensor; reject anything else or non-finite values.
+
+    With ``unit`` (the field's declared unit), a string with a unit such as ``"20 ms"``
+    is also accepted and converted to ``unit`` (:func:`neurosim.units.to_unit`).
+    """
+    if isinstance(value, str) and unit is not None:
+        from .units import to_unit
+
+        value = to_unit(name, value, unit)
     if value is None:
         if optional:
             return None

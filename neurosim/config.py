@@ -145,7 +145,8 @@ def model_parameters(cls: type[NeuronModel]) -> list[ParamInfo]:
     base class, else of another exported model with the same voltage unit documenting
     a field of that name (``IF``'s docstring says "as LIF"). A unit is the first
     parenthesised group of the description (``"membrane time constant (s), > 0"``
-    gives ``s``); a field may instead carry ``metadata={"unit": ...}``.
+    gives ``s``) unless the class declares it in ``param_units``; a field may instead
+    carry ``metadata={"unit": ...}``.
     """
     if not (inspect.isclass(cls) and dataclasses.is_dataclass(cls)):
         raise ValueError(f"cls must be a model dataclass, got {cls!r}")
@@ -157,7 +158,9 @@ def model_parameters(cls: type[NeuronModel]) -> list[ParamInfo]:
     for f in dataclasses.fields(cls):
         descs = [s[f.name] for s in sources if f.name in s]
         desc = _plain(descs[0]) if descs else ""
-        unit = str(f.metadata.get("unit", "")) or next(
+        declared = cls.param_units.get(f.name, "")  # the model's own declaration wins
+        unit = str(f.metadata.get("unit", "")) or \
+            ("dimensionless" if declared == "1" else declared) or next(
             (u for u in map(_unit_of, descs) if u), "")
         if not unit and f.name.startswith("v_"):
             unit = cls.voltage_unit

@@ -71,22 +71,62 @@ def ramp_current(steps: int, dt: float, amplitude_end: Value, amplitude_start: V
     return (a + (b - a) * frac).expand(steps, *shape).clone()
 
 
-def noise_current(steps: int, dt: float, std: Value, mean: Value = 0.0, tau: float | None = None,
-                  shape: tuple[int, ...] = (), seed: int = 0,
-                  dtype: torch.dtype = torch.float64) -> torch.Tensor:
+def noise_current(steps: int, dt: float, std: Value | None = None, mean: Value = 0.0,
+                  tau: float | None = None, shape: tuple[int, ...] = (), seed: int = 0,
+                  dtype: torch.dtype = torch.float64, *,
+                  density: Value | None = None) -> torch.Tensor:
     r"""Gaussian noise current: white, or Ornstein–Uhlenbeck with correlation time ``tau``.
 
-    Without ``tau`` every step holds an independent sample of mean ``mean`` and
-    standard deviation ``std``. With ``tau`` (s) the current is an Ornstein–Uhlenbeck
-    process of stationary mean ``mean`` and standard deviation ``std``, sampled exactly
-    at the step starts and started from its stationary distribution:
+    Give exactly one of ``std`` and ``density``:
 
-    .. math:: x_{k+1} = \mu + (x_k - \mu)e^{-dt/\tau}
-              + \sigma\sqrt{1 - e^{-2dt/\tau}}\,\xi_k,\qquad \xi_k \sim \mathcal N(0, 1)
+    * ``density`` = :math:`\sigma_w` (white noise; units: input unit × √s, e.g.
+      pA·√s for AdEx): a white-noise current of that intensity, held over each
+      step as its mean over the step, :math:`I_k = \mu + \sigma_w\,\xi_k/\sqrt{dt}`.
+      Its effect does not depend on ``dt``: the integral of the current over any
+      window of length *T* has variance :math:`\sigma_w^2 T` for every ``dt``
+      (the convention of Brian2's ``xi`` and NEST's ``noise_generator`` scaled to
+      a density). Use it when comparing runs at different ``dt``.
+    * ``std`` without ``tau``: every step holds an independent sample of standard
+      deviation ``std`` (input units), **not** scaled with ``dt``: halving ``dt``
+      halves the variance of the integrated current, so the same ``std`` drives a
+      neuron more weakly at a smaller ``dt``. It equals ``density = std·√dt``.
+    * ``std`` with ``tau`` (s): an Ornstein–Uhlenbeck process of stationary mean
+      ``mean`` and standard deviation ``std`` (input units), sampled exactly at the
+      step starts and started from its stationary distribution; its statistics do
+      not depend on ``dt``:
+
+      .. math:: x_{k+1} = \mu + (x_k - \mu)e^{-dt/\tau}
+                + \sigma\sqrt{1 - e^{-2dt/\tau}}\,\xi_k,\qquad \xi_k \sim \mathcal N(0, 1)
+
+    Args:
+        steps: number of steps, >= 1.
+        dt: time step (s).
+        std: standard deviation (input units) of each step's sample (white) or of the
+            OU process (with ``tau``).
+        mean: mean current (input units).
+        tau: OU correlation time (s), > 0, or ``None`` for white noise.
+        shape: neuron shape of each step.
+        seed: random seed.
+        dtype: floating dtype.
+        density: white-noise intensity :math:`\sigma_w` (input units × √s), >= 0.
+
+    Returns:
+        A tensor ``[steps, *shape]``.
     """
     _times(steps, dt, dtype)
-    s = _full(std, "std", shape, dtype)
-    check_nonnegative("std", s)
+    if (std is None) == (density is None):
+        raise ValueError(f"give exactly one of std and density, got std={std!r}, "
+                         f"density={density!r}")
+    if density is not None:
+        if tau is not None:
+            raise ValueError(f"density is for white noise; with tau={tau!r} s give the OU "
+                             "process's std instead")
+        d = _full(density, "density", shape, dtype)
+        check_nonnegative("density", d)
+        s = d / math.sqrt(dt)
+    else:
+        s = _full(std, "std", shape, dtype)
+        check_nonnegative("std", s)
     m = _full(mean, "mean", shape, dtype)
     gen = torch.Generator().manual_seed(int(seed))
     xi = torch.randn((steps, *shape), generator=gen, dtype=dtype)

@@ -1,27 +1,40 @@
-r"""Plots and spike-train measures built on matplotlib.
+r"""Plots built on matplotlib; the measures they draw live in :mod:`neurosim.analysis`.
 
 Every plotting function draws into ``ax`` (or a new figure when ``ax`` is ``None``)
 and returns the matplotlib :class:`~matplotlib.figure.Figure`, so figures compose.
 Nothing here selects a backend: everything works headless with ``MPLBACKEND=Agg``.
-Time axes are in milliseconds; every other axis states its unit.
+Time axes are in milliseconds; every other axis states its unit, taken from the
+model class (``voltage_unit``, ``state_units``, ``input_unit``) unless passed.
 
 Spike trains are passed as a :class:`~neurosim.Result` or as a sequence of 1-D
 arrays of spike times in seconds, one per neuron (``result.spike_times.ravel()``
 has that form).
 
-Measures (no plotting): :func:`isi`, :func:`cv_isi`, :func:`population_rate`,
-:func:`fi_curve`, :func:`nullclines`.
+The measures :func:`isi`, :func:`cv_isi`, :func:`population_rate`, :func:`fi_curve`
+and :func:`nullclines` are defined in :mod:`neurosim.analysis` and re-exported
+here, so ``from neurosim.plot import fi_curve`` keeps working.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from ._checks import check_dt
+from .analysis import (
+    SpikeTrains,
+    check_range,
+    cv_isi,
+    events,
+    fi_curve,
+    grid_state,
+    isi,
+    nullclines,
+    population_rate,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -29,8 +42,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .models.base import NeuronModel
     from .result import Result
-
-SpikeTrains = Any  # Result | Sequence[np.ndarray]
 
 #: colour of threshold lines and nullcline of the first variable
 _GREY = "0.35"
@@ -54,28 +65,24 @@ def _np(x: Any) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
 
 
-def _seconds(name: str, value: Any) -> float:
-    """A finite duration > 0 in seconds; the ValueError names the parameter."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
-            or not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0 s, got {value!r}")
-    return float(value)
-
-
 def _flat_trace(result: Result, name: str) -> np.ndarray:
     trace = _np(result[name])
     return trace.reshape(trace.shape[0], -1)
 
 
-def state_unit(model: NeuronModel, name: str) -> str:
+def state_unit(model: NeuronModel, name: str, units: Mapping[str, str] | None = None) -> str:
     """The unit of state variable ``name`` of ``model``, for axis labels ("" if unknown).
 
-    Uses the model's optional ``state_units`` mapping, then ``voltage_unit`` for the
-    membrane variable; in dimensionless models every variable is dimensionless.
+    Looks in ``units`` (the caller's choice, e.g. ``{"v": "mV"}`` for an LIF whose
+    numbers are millivolts), then in the model class's ``state_units`` mapping, then
+    ``voltage_unit`` for the membrane variable; in dimensionless models every
+    variable is dimensionless.
     """
-    units = getattr(model, "state_units", None)
-    if isinstance(units, Mapping) and name in units:
+    if units and name in units:
         return str(units[name])
+    declared = getattr(model, "state_units", None)
+    if isinstance(declared, Mapping) and name in declared:
+        return str(declared[name])
     if name == model.membrane:
         return model.voltage_unit
     if model.voltage_unit == "dimensionless":
@@ -83,8 +90,76 @@ def state_unit(model: NeuronModel, name: str) -> str:
     return ""
 
 
+def input_unit_of(model: NeuronModel, unit: str | None = None) -> str:
+    """The unit of the model's input for axis labels: ``unit`` if given, else the unit of
+    the variable the input jumps (jump mode), else the class's ``input_unit``."""
+    if unit is not None:
+        return unit
+    target = getattr(model, "input_target", None)
+    if target is not None:
+        return state_unit(model, target)
+    declared = str(getattr(model, "input_unit", "") or "")
+    # a class declaring both modes, "nS (jump) / pA (current)": the current's unit
+    current = re.search(r"([^/]+?)\s*\(current\)", declared)
+    return current.group(1).strip() if current else declared
+
+
+def _outside_legend(ax: Axes, **kwargs: Any) -> None:
+    """A legend to the right of the axes, so it never covers data."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
+              fontsize="small", frameon=False, **kwargs)
+
+
+def _line_note(ax: Axes, y: float, text: str, color: Any = _GREY) -> None:
+    """A small label just above a horizontal line, at the right end of the axes."""
+    ax.annotate(text, xy=(0.995, y), xycoords=("axes fraction", "data"), ha="right",
+                va="bottom", fontsize="small", color=color)
+
+
+def _cutoff_field(model: NeuronModel) -> str | None:
+    """The field holding the spike cut-off of models that reset at a peak value (AdEx,
+    EIF, Izhikevich, QIF: the upstroke is cut at ``v_peak``); ``None`` otherwise."""
+    field = getattr(model, "threshold_field", None)
+    return field if field == "v_peak" and hasattr(model, "v_peak") else None
+
+
+#: soft thresholds drawn (dotted) in membrane plots: field -> label
+_SOFT_THRESHOLDS = {"v_t": "soft threshold (v_t)", "v_c": "critical potential (v_c)"}
+
+
 def _label(name: str, unit: str) -> str:
     return f"{name} ({unit})" if unit else name
+
+
+def is_geometric(values: Any, rtol: float = 1e-6) -> bool:
+    """Whether ``values`` (>= 3 of them, all > 0) form a geometric progression, such as
+    ``np.geomspace(1e-3, 1e-1, 9)``: such a parameter grid is drawn on a log axis."""
+    v = np.sort(_np(values).reshape(-1))
+    if v.size < 3 or not np.all(v > 0):
+        return False
+    r = v[1:] / v[:-1]
+    return bool(r[0] > 1 + 1e-9 and np.allclose(r, r[0], rtol=max(rtol, 1e-6), atol=0)
+                and not np.allclose(np.diff(v), v[1] - v[0], rtol=1e-6, atol=0))
+
+
+def _scale(ax: Axes, which: str, values: np.ndarray, scale: str | None) -> None:
+    """Set a log axis for a geometric grid (``scale=None``), or the scale asked for."""
+    if scale is None:
+        scale = "log" if is_geometric(values) else "linear"
+    if scale not in ("linear", "log"):
+        raise ValueError(f"{which}scale must be 'linear', 'log' or None, got {scale!r}")
+    (ax.set_xscale if which == "x" else ax.set_yscale)(scale)
+
+
+def _edges(v: np.ndarray, log: bool) -> np.ndarray:
+    """Cell edges around the centres ``v`` (geometric midpoints on a log axis)."""
+    w = np.log(v) if log else v
+    if w.size == 1:
+        e = np.array([w[0] - 0.5, w[0] + 0.5])
+    else:
+        mid = (w[1:] + w[:-1]) / 2
+        e = np.concatenate([[w[0] - (mid[0] - w[0])], mid, [w[-1] + (w[-1] - mid[-1])]])
+    return np.exp(e) if log else e
 
 
 def _check_neurons(neurons: Sequence[int] | int | None, n_total: int, default: int = 5
@@ -100,30 +175,6 @@ def _check_neurons(neurons: Sequence[int] | int | None, n_total: int, default: i
     return neurons
 
 
-def _spike_trains(spikes: SpikeTrains) -> tuple[list[np.ndarray], float | None]:
-    """Per-neuron spike-time arrays (s) and the duration when known."""
-    from .result import Result
-
-    if isinstance(spikes, Result):
-        trains = spikes.spike_times
-        trains = [trains] if isinstance(trains, np.ndarray) and trains.dtype != object \
-            else list(np.asarray(trains, dtype=object).ravel())
-        return [np.asarray(t, dtype=np.float64) for t in trains], spikes.duration
-    if isinstance(spikes, np.ndarray) and spikes.dtype != object:
-        raise ValueError("spikes must be a Result or a sequence of per-neuron spike-time "
-                         f"arrays, got a numeric array of shape {spikes.shape}; wrap a single "
-                         "train as [times]")
-    try:
-        trains = [np.asarray(t, dtype=np.float64).reshape(-1) for t in spikes]
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"spikes must be a Result or a sequence of per-neuron spike-time "
-                         f"arrays (s): {err}") from None
-    for k, t in enumerate(trains):
-        if not np.all(np.isfinite(t)):
-            raise ValueError(f"spikes: train {k} contains non-finite spike times")
-    return trains, None
-
-
 # --------------------------------------------------------------------------------------
 # membrane traces
 # --------------------------------------------------------------------------------------
@@ -132,10 +183,11 @@ def _threshold_trace(result: Result) -> np.ndarray | float | None:
     model = result.model
     if not model.spiking:
         return None
+    full_shape = (len(result.t), *tuple(result.shape))
     x = {n: result.traces[n] for n in model.state_names if n in result.traces}
     rest = model.initial_state(result.shape, dtype=torch.float64)
     for n in model.state_names:
-        x.setdefault(n, rest[n].expand(result.spikes.shape))
+        x.setdefault(n, rest[n].expand(full_shape))
     try:
         th = model.threshold(x)
     except (NotImplementedError, KeyError):
@@ -145,27 +197,45 @@ def _threshold_trace(result: Result) -> np.ndarray | float | None:
     th = _np(th)
     if th.size == 1:
         return float(th.reshape(()))
-    full = np.broadcast_to(th, tuple(result.spikes.shape))
+    full = np.broadcast_to(th, full_shape)
     return full.reshape(full.shape[0], -1)
+
+
+def _per_neuron(model: NeuronModel, field: str, shape: tuple[int, ...]) -> np.ndarray:
+    """A (possibly tensor) parameter broadcast to the neuron shape and flattened."""
+    return np.broadcast_to(_np(getattr(model, field)), shape).reshape(-1)
 
 
 def plot_membrane(result: Result, neurons: Sequence[int] | int | None = None,
                   ax: Axes | None = None, label: str | None = None, color: Any = None,
-                  show_threshold: bool = True) -> Figure:
-    """Membrane potential against time, with the threshold and a marker at each spike.
+                  show_threshold: bool = True, unit: str | None = None) -> Figure:
+    """Membrane potential against time, with the threshold and each spike at its precise time.
 
-    The threshold is drawn dashed: one horizontal line when it is the same for every
-    neuron and constant, else one line per neuron (heterogeneous ``v_th``, or the
-    adaptive threshold of ALIF when its ``b`` was recorded). Spike markers (``"v"``)
-    sit above the traces, one per spike, at the precise spike time.
+    The model's threshold (:meth:`~neurosim.models.NeuronModel.threshold`) is drawn
+    dashed: one horizontal line when it is the same for every neuron and constant,
+    else one line per neuron (heterogeneous ``v_th``, or the adaptive threshold of
+    ALIF when its ``b`` was recorded).
+
+    Models whose upstroke is cut at a peak and reset (AdEx, EIF, Izhikevich, QIF)
+    record the trace after the reset, so the recorded samples never show the spike.
+    For them each spike is drawn at its precise time as a line from the trace up to
+    ``v_peak``, with a marker (``"v"``) at the peak; the dashed line at ``v_peak`` is
+    labelled "spike cut-off (v_peak)", and the soft threshold ``v_t`` of EIF/AdEx
+    (or the critical potential ``v_c`` of QIF) is dotted. Other models get one
+    marker per spike above the traces, at the precise spike time.
+
+    A legend (to the right of the axes) appears only for several neurons or a
+    ``label``; threshold lines carry a small text label instead.
 
     Args:
         result: a :class:`~neurosim.Result` whose membrane variable was recorded.
         neurons: flat neuron indices to draw (default: the first up to 5).
         ax: matplotlib Axes to draw into; a new figure when ``None``.
-        label: legend label prefix (default: ``"neuron k"``).
+        label: legend label (one neuron) or label prefix (default: ``"neuron k"``).
         color: a matplotlib colour for all lines (default: the colour cycle).
-        show_threshold: draw the firing threshold as a dashed line.
+        show_threshold: draw the threshold / cut-off lines.
+        unit: the unit of the membrane variable for the axis label (default: the
+            model's ``voltage_unit``; e.g. ``"mV"`` for an LIF whose numbers are mV).
 
     Returns:
         The matplotlib Figure.
@@ -173,7 +243,8 @@ def plot_membrane(result: Result, neurons: Sequence[int] | int | None = None,
     model = result.model
     name = model.membrane
     v = _flat_trace(result, name)
-    neurons = _check_neurons(neurons, v.shape[1])
+    n_total = v.shape[1]
+    neurons = _check_neurons(neurons, n_total)
     if not neurons:
         raise ValueError(f"nothing to plot: the result has no neurons (shape "
                          f"{tuple(result.shape)}) or neurons selects none")
@@ -181,41 +252,74 @@ def plot_membrane(result: Result, neurons: Sequence[int] | int | None = None,
     t_ms = np.concatenate([[0.0], _np(result.t)]) * 1e3
     rest = model.initial_state(result.shape, dtype=torch.float64)[name]
     v0 = _np(rest).reshape(-1)
+    shape = tuple(result.shape)
+    cutoff = _cutoff_field(model) if model.spiking else None
+    peak = _per_neuron(model, cutoff, shape) if cutoff else None
     th = _threshold_trace(result) if (model.spiking and show_threshold) else None
-    top = np.nanmax(v[:, neurons]) if v.size else 1.0
+    top = float(np.nanmax(v[:, neurons])) if v.size else 1.0
+    if peak is not None:
+        top = max(top, float(np.max(peak[neurons])))
     if isinstance(th, float):
         top = max(top, th)
     elif th is not None:
         top = max(top, float(np.nanmax(th[:, neurons])))
-    span = top - min(np.nanmin(v[:, neurons]), top)
+    span = top - min(float(np.nanmin(v[:, neurons])), top)
     marker_y = top + 0.06 * (span if span > 0 else 1.0)
-    times = result.spike_time
+    ev = events(result)
+    bounds = np.searchsorted(ev.index, np.arange(n_total + 1))
     for k in neurons:
         series = np.concatenate([[v0[k]], v[:, k]])
-        lab = f"{label or 'neuron'} {k}" if len(neurons) > 1 or label is None else label
-        (line,) = ax.plot(t_ms, series, lw=1.2, label=lab, color=color)
+        st = ev.time[bounds[k]:bounds[k + 1]] * 1e3 if model.spiking else np.zeros(0)
+        tk = t_ms
+        if peak is not None and st.size:
+            # the spike: up to v_peak at the precise spike time, then the recorded reset
+            pos = np.searchsorted(t_ms, st, side="left")
+            tk = np.insert(t_ms, pos, st)
+            series = np.insert(series, pos, peak[k])
+        lab = (label if label is not None and len(neurons) == 1
+               else f"{label or 'neuron'} {k}")
+        (line,) = ax.plot(tk, series, lw=1.2, label=lab, color=color)
         if th is not None and not isinstance(th, float):
             ax.plot(t_ms[1:], th[:, k], ls="--", lw=0.9, color=line.get_color(), alpha=0.7)
-        if model.spiking:
-            st = times[result.spike_index == k] * 1e3
-            if st.size:
-                ax.plot(st, np.full(st.size, marker_y), "v", color=line.get_color(), ms=5,
-                        linestyle="none")
-    if isinstance(th, float):
-        ax.axhline(th, color=_GREY, ls="--", lw=1, label="threshold")
-    elif th is not None:
-        ax.plot([], [], ls="--", color=_GREY, label="threshold")  # legend entry only
+        if st.size:
+            y = np.full(st.size, peak[k] if peak is not None else marker_y)
+            ax.plot(st, y, "v", color=line.get_color(), ms=5 if peak is None else 4,
+                    linestyle="none", label="_spikes")
+    if th is not None:
+        what = "spike cut-off (v_peak)" if cutoff else \
+            "spike detection level (v_th)" if getattr(model, "crossing_only", False) else \
+            "threshold"
+        if isinstance(th, float):
+            ax.axhline(th, color=_GREY, ls="--", lw=1, label=what)
+            _line_note(ax, th, what)
+        else:
+            ax.plot([], [], ls="--", color=_GREY, label=what)  # names the per-neuron lines
+        for field, text in _SOFT_THRESHOLDS.items():
+            if cutoff and hasattr(model, field):
+                soft = _per_neuron(model, field, shape)[neurons]
+                if np.all(soft == soft[0]):
+                    ax.axhline(float(soft[0]), color=_GREY, ls=":", lw=1, label=text)
+                    _line_note(ax, float(soft[0]), text)
+    lo, hi = ax.get_ylim()
+    room = top + 0.1 * (span if span > 0 else 1.0)  # the line labels and markers fit inside
+    if hi < room:
+        ax.set_ylim(lo, room)
     ax.set_xlabel("time (ms)")
-    ax.set_ylabel(_label(name, state_unit(model, name)))
+    ax.set_ylabel(_label(name, state_unit(model, name, {name: unit} if unit else None)))
     ax.set_xlim(0, t_ms[-1])
     ax.set_title(f"{type(model).__name__}, method={result.method}, dt={result.dt * 1e3:g} ms")
-    ax.legend(loc="lower right", fontsize="small")
+    if len(neurons) > 1 or label is not None:
+        # the traces, and the legend-only entry naming per-neuron threshold lines
+        handles = [ln for ln in ax.lines if ln.get_label() and not
+                   ln.get_label().startswith("_") and
+                   (ln.get_linestyle() == "-" or len(ln.get_xdata()) == 0)]
+        _outside_legend(ax, handles=handles)
     return fig
 
 
 def plot_traces(result: Result, variables: Sequence[str] | None = None,
                 neurons: Sequence[int] | int | None = None, stack: str = "variables",
-                fig: Figure | None = None) -> Figure:
+                fig: Figure | None = None, units: Mapping[str, str] | None = None) -> Figure:
     """Several state variables or several neurons, stacked on a shared time axis.
 
     Args:
@@ -225,9 +329,12 @@ def plot_traces(result: Result, variables: Sequence[str] | None = None,
         stack: ``"variables"`` (one panel per variable, all neurons in each) or
             ``"neurons"`` (one panel per neuron, showing the membrane variable).
         fig: a matplotlib Figure to draw into (default: a new one).
+        units: units for the axis labels by variable name (default: the model's
+            declarations, see :func:`state_unit`), e.g. ``{"v": "mV"}``.
 
     Returns:
-        The matplotlib Figure; its axes are ordered top to bottom.
+        The matplotlib Figure; its axes are ordered top to bottom. A legend (right of
+        the top panel) appears only when several neurons share a panel.
     """
     import matplotlib.pyplot as plt
 
@@ -250,18 +357,22 @@ def plot_traces(result: Result, variables: Sequence[str] | None = None,
     t_ms = _np(result.t) * 1e3
     for ax, panel in zip(axes, panels, strict=True):
         if stack == "neurons":
-            plot_membrane(result, neurons=[panel], ax=ax, label=f"neuron {panel}")
+            plot_membrane(result, neurons=[panel], ax=ax,
+                          unit=(units or {}).get(model.membrane))
+            ax.get_legend() and ax.get_legend().remove()
             ax.set_title(f"neuron {panel}", fontsize="medium")
         elif panel == model.membrane:
-            plot_membrane(result, neurons=neurons, ax=ax)
+            plot_membrane(result, neurons=neurons, ax=ax, unit=(units or {}).get(panel))
             ax.set_title("")
+            if ax.get_legend() is not None and ax is not axes[0]:
+                ax.get_legend().remove()
         else:
             x = _flat_trace(result, panel)
             for k in neurons:
                 ax.plot(t_ms, x[:, k], lw=1.2, label=f"neuron {k}")
-            ax.set_ylabel(_label(panel, state_unit(model, panel)))
-            if len(neurons) > 1:
-                ax.legend(loc="lower right", fontsize="small")
+            ax.set_ylabel(_label(panel, state_unit(model, panel, units)))
+            if len(neurons) > 1 and ax is axes[0]:
+                _outside_legend(ax)
         ax.set_xlabel("")
     axes[-1].set_xlabel("time (ms)")
     fig.suptitle(f"{type(model).__name__}, method={result.method}, dt={result.dt * 1e3:g} ms")
@@ -271,90 +382,71 @@ def plot_traces(result: Result, variables: Sequence[str] | None = None,
 # --------------------------------------------------------------------------------------
 # spike trains: raster, population rate, ISI
 # --------------------------------------------------------------------------------------
+def _raster_style(n_neurons: int, n_spikes: int, ax: Axes) -> tuple[float, float]:
+    """Dot size (points) and opacity for a raster of ``n_neurons`` rows and ``n_spikes`` dots.
+
+    The dot shrinks with the number of rows (about the row height, 0.5-4 pt) and
+    becomes translucent when the dots would cover more than a fifth of the axes, so
+    rasters of 1e3-1e5 neurons show firing density instead of a solid wall.
+    """
+    fig = ax.figure
+    w_in, h_in = fig.get_size_inches()
+    pos = ax.get_position()
+    width_pt, height_pt = w_in * pos.width * 72.0, h_in * pos.height * 72.0
+    size = float(np.clip(height_pt / max(n_neurons, 1), 0.5, 4.0))
+    coverage = n_spikes * size ** 2 / max(width_pt * height_pt, 1.0)
+    alpha = float(np.clip(0.2 / coverage, 0.1, 1.0)) if coverage > 0 else 1.0
+    return size, alpha
+
+
 def plot_raster(spikes: SpikeTrains, neurons: Sequence[int] | None = None,
-                ax: Axes | None = None, color: Any = "k", marker: str = "|",
-                markersize: float | None = None) -> Figure:
-    """Raster plot: one mark per spike at (time, neuron index).
+                ax: Axes | None = None, color: Any = "k", marker: str = "o",
+                markersize: float | None = None, alpha: float | None = None) -> Figure:
+    """Raster plot: one dot per spike at (time, neuron index).
 
     All spikes are one :class:`~matplotlib.lines.Line2D`, so its data has exactly one
-    point per spike.
+    point per spike. The dots are sized by the number of neurons (row height, 0.5-4
+    pt) and made translucent where they would overlap, so a raster of 10⁴-10⁵
+    neurons shows where the population fires densely; with more than 10⁵ spikes the
+    dots are rasterised, so vector outputs (PDF, SVG) stay small.
 
     Args:
         spikes: a :class:`~neurosim.Result` or per-neuron spike-time arrays (s).
         neurons: neuron indices to show (default: all).
         ax: matplotlib Axes (default: a new figure).
-        color, marker, markersize: matplotlib styling.
+        color, marker: matplotlib styling (default: black dots).
+        markersize: dot size in points (default: scaled by the number of neurons).
+        alpha: opacity (default: scaled by the density of spikes).
 
     Returns:
         The matplotlib Figure.
     """
-    trains, duration = _spike_trains(spikes)
-    idx = list(range(len(trains))) if neurons is None else \
-        _check_neurons(neurons, len(trains), default=len(trains))
+    ev = events(spikes)
+    n = ev.n
+    idx = list(range(n)) if neurons is None else _check_neurons(neurons, n, default=n)
     fig, ax = _new_axes(ax)
-    t = np.concatenate([trains[k] for k in idx]) if idx else np.zeros(0)
-    y = np.concatenate([np.full(trains[k].size, k) for k in idx]) if idx else np.zeros(0)
-    if markersize is None:
-        markersize = float(np.clip(300.0 / max(len(idx), 1), 1.5, 8.0))
-    ax.plot(t * 1e3, y, linestyle="none", marker=marker, color=color, ms=markersize,
-            mew=max(0.6, markersize / 6), label=f"{t.size} spikes")
+    if neurons is None:
+        t, y = ev.time, ev.index.astype(np.float64)
+    else:
+        keep = np.isin(ev.index, idx)
+        t, y = ev.time[keep], ev.index[keep].astype(np.float64)
+    rows = (max(idx) - min(idx) + 1) if idx else 1
+    size, auto_alpha = _raster_style(rows, t.size, ax)
+    ms = size if markersize is None else float(markersize)
+    ax.plot(t * 1e3, y, linestyle="none", marker=marker, color=color, ms=ms,
+            mew=0 if marker in ("o", ".", "s") else max(0.6, ms / 6),
+            alpha=auto_alpha if alpha is None else alpha, label=f"{t.size} spikes",
+            rasterized=t.size > 100_000)
     ax.set_xlabel("time (ms)")
     ax.set_ylabel("neuron index")
-    if duration is not None:
-        ax.set_xlim(0, duration * 1e3)
+    if ev.duration is not None:
+        ax.set_xlim(0, ev.duration * 1e3)
     if idx:
-        ax.set_ylim(min(idx) - 0.5 - 0.01 * len(idx), max(idx) + 0.5 + 0.01 * len(idx))
+        pad = 0.5 + 0.01 * rows
+        ax.set_ylim(min(idx) - pad, max(idx) + pad)
     if len(idx) <= 12:
         ax.set_yticks(idx)
     return fig
-
-
-def population_rate(spikes: SpikeTrains, bin_width: float = 1e-3, smooth: float | None = None,
-                    duration: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    r"""Population firing rate: spikes per neuron per second in time bins.
-
-    .. math:: r_k = \frac{\#\{\text{spikes in } [k\Delta, (k+1)\Delta)\}}{N\,\Delta}
-
-    With ``smooth`` = σ (seconds) the binned rate is convolved with a Gaussian of
-    standard deviation σ, normalised at the edges (each output bin is divided by
-    the kernel mass inside the recording), so a constant rate stays constant.
-
-    Args:
-        spikes: a :class:`~neurosim.Result` or per-neuron spike-time arrays (s).
-        bin_width: bin width Δ in seconds, > 0.
-        smooth: Gaussian kernel standard deviation σ in seconds, > 0, or ``None``.
-        duration: length of the recording in seconds (default: the Result's duration,
-            else the last spike time); spikes outside ``[0, duration]`` are ignored.
-
-    Returns:
-        ``(t, rate)``: bin centres in seconds and the rate in Hz (per neuron).
-    """
-    bin_width = _seconds("bin_width", bin_width)
-    trains, dur = _spike_trains(spikes)
-    if duration is not None:
-        dur = _seconds("duration", duration)
-    if dur is None:
-        last = max((float(t.max()) for t in trains if t.size), default=0.0)
-        dur = max(last, bin_width)
-    n = len(trains)
-    if n == 0:
-        raise ValueError("spikes: no neurons")
-    n_bins = max(1, int(np.ceil(dur / bin_width - 1e-9)))
-    edges = np.arange(n_bins + 1) * bin_width
-    allt = np.concatenate(trains)
-    allt = allt[(allt >= 0) & (allt <= edges[-1])]  # spikes outside the recording are ignored
-    counts = np.bincount(np.minimum((allt / bin_width).astype(np.int64), n_bins - 1),
-                         minlength=n_bins).astype(np.float64)
-    rate = counts / (n * bin_width)
-    if smooth is not None:
-        smooth = _seconds("smooth", smooth)
-        half = int(np.ceil(4 * smooth / bin_width))
-        lags = np.arange(-half, half + 1) * bin_width
-        kernel = np.exp(-0.5 * (lags / smooth) ** 2)
-        num = np.convolve(rate, kernel, mode="full")[half:half + n_bins]
-        den = np.convolve(np.ones(n_bins), kernel, mode="full")[half:half + n_bins]
-        rate = num / den
-    return (edges[:-1] + edges[1:]) / 2, rate
 
 
 def plot_population_rate(spikes: SpikeTrains, bin_width: float = 1e-3,
@@ -378,43 +470,9 @@ def plot_population_rate(spikes: SpikeTrains, bin_width: float = 1e-3,
     ax.set_ylabel("population rate (Hz)")
     ax.set_xlim(0, (t[-1] + bin_width / 2) * 1e3)
     ax.set_ylim(bottom=0)
-    ax.legend(loc="upper right", fontsize="small")
+    if smooth is not None:  # two curves to tell apart
+        _outside_legend(ax)
     return fig
-
-
-def isi(spikes: SpikeTrains) -> list[np.ndarray]:
-    """Interspike intervals (s) of each neuron: ``np.diff`` of its sorted spike times.
-
-    Args:
-        spikes: a :class:`~neurosim.Result` or per-neuron spike-time arrays (s).
-
-    Returns:
-        One float64 array per neuron (empty for fewer than two spikes).
-    """
-    trains, _ = _spike_trains(spikes)
-    return [np.diff(np.sort(t)) for t in trains]
-
-
-def cv_isi(spikes: SpikeTrains) -> np.ndarray:
-    r"""Coefficient of variation of the interspike intervals, per neuron.
-
-    .. math:: \mathrm{CV} = \frac{\mathrm{std}(\mathrm{ISI})}{\mathrm{mean}(\mathrm{ISI})}
-
-    (population standard deviation, ``ddof=0``). 0 for a regular train, 1 for a
-    Poisson process.
-
-    Args:
-        spikes: a :class:`~neurosim.Result` or per-neuron spike-time arrays (s).
-
-    Returns:
-        One value per neuron; NaN where the CV is undefined (fewer than two intervals,
-        i.e. fewer than three spikes).
-    """
-    out = np.full(len(isi_list := isi(spikes)), np.nan)
-    for k, d in enumerate(isi_list):
-        if d.size >= 2:
-            out[k] = d.std() / d.mean()
-    return out
 
 
 def plot_isi_histogram(spikes: SpikeTrains, bins: int | Sequence[float] = 30,
@@ -444,78 +502,17 @@ def plot_isi_histogram(spikes: SpikeTrains, bins: int | Sequence[float] = 30,
     ax.hist(pooled * 1e3, bins=bins, color="C0", alpha=0.8, label=label)
     ax.set_xlabel("interspike interval (ms)")
     ax.set_ylabel("count")
-    ax.legend(loc="upper right", fontsize="small")
+    ax.legend(loc="best", fontsize="small", handlelength=0, handletextpad=0)
     return fig
 
 
 # --------------------------------------------------------------------------------------
 # f-I curve
 # --------------------------------------------------------------------------------------
-def fi_curve(model: NeuronModel, currents: Sequence[float] | np.ndarray | torch.Tensor,
-             duration: float = 1.0, dt: float = 1e-4, method: str = "exact", *,
-             transient: float = 0.0, measure: str = "isi", dtype: torch.dtype = torch.float64,
-             progress: bool = False, **simulate_kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
-    r"""Firing rate against constant input current, from one batched simulation.
-
-    The currents form a leading batch dimension, ``input[T, n_currents, *param_shape]``,
-    so the whole curve (and every element of a heterogeneous model) is one call of
-    :func:`~neurosim.simulate`.
-
-    Args:
-        model: a neuron model in current input mode (``input_target is None``).
-        currents: constant input values (model input units), 1-D.
-        duration: simulated time per current, in seconds.
-        dt: time step in seconds.
-        method: integration method (see :func:`~neurosim.simulate`).
-        transient: initial time in seconds whose spikes are ignored.
-        measure: ``"isi"``: the inverse mean interspike interval of the spikes after
-            ``transient`` (0 with fewer than two; precise for regular firing);
-            ``"count"``: spikes after ``transient`` divided by ``duration - transient``.
-        dtype: floating dtype of the simulation.
-        progress: show a progress bar.
-        **simulate_kwargs: passed to :func:`~neurosim.simulate` (e.g. ``rtol``).
-
-    Returns:
-        ``(currents, rates)``: float64 arrays; ``rates`` has shape
-        ``[n_currents, *param_shape]``, in Hz.
-
-    Example:
-        >>> I, f = fi_curve(LIF(tau_mem=20e-3, t_ref=2e-3), np.linspace(0, 3, 31), 0.5)
-    """
-    from .simulation import simulate
-
-    if model.input_target is not None:
-        raise ValueError(f"fi_curve needs a model in current input mode; {type(model).__name__} "
-                         f"has input_mode={getattr(model, 'input_mode', None)!r} (pass "
-                         "input_mode='current')")
-    if measure not in ("isi", "count"):
-        raise ValueError(f"measure must be 'isi' or 'count', got {measure!r}")
-    dt = check_dt(dt)
-    duration = _seconds("duration", duration)
-    if not 0 <= transient < duration:
-        raise ValueError(f"transient must be in [0, duration={duration}) s, got {transient!r}")
-    cur = torch.as_tensor(_np(currents), dtype=dtype).reshape(-1)
-    if cur.numel() == 0:
-        raise ValueError("currents must not be empty")
-    pshape = tuple(model.param_shape())
-    steps = int(round(duration / dt))
-    drive = cur.reshape(1, -1, *([1] * len(pshape))).expand(steps, -1, *pshape)
-    res = simulate(model, drive, dt, method, record=None, progress=progress, **simulate_kwargs)
-    trains, _ = _spike_trains(res)
-    rates = np.zeros(len(trains))
-    window = res.duration - transient
-    for k, t in enumerate(trains):
-        t = t[t >= transient]
-        if measure == "count":
-            rates[k] = t.size / window
-        elif t.size >= 2:
-            rates[k] = (t.size - 1) / (t[-1] - t[0])
-    return _np(cur), rates.reshape(cur.numel(), *pshape)
-
-
 def plot_fi_curve(currents: Any, rates: Any, ax: Axes | None = None, label: str | None = None,
-                  input_unit: str = "dimensionless", marker: str = "o", **line_kwargs: Any
-                  ) -> Figure:
+                  input_unit: str | None = None, marker: str = "o", *,
+                  model: NeuronModel | type[NeuronModel] | None = None,
+                  xscale: str | None = None, **line_kwargs: Any) -> Figure:
     """Plot an f-I curve (rate against input), e.g. from :func:`fi_curve`.
 
     Args:
@@ -523,21 +520,31 @@ def plot_fi_curve(currents: Any, rates: Any, ax: Axes | None = None, label: str 
         rates: rates in Hz, shape ``[n]`` or ``[n, m]`` (one line per column).
         ax: matplotlib Axes (default: a new figure).
         label: legend label (one line), or a prefix for several.
-        input_unit: unit of the input, for the x label.
+        input_unit: unit of the input for the x label; default: the ``input_unit`` of
+            ``model`` (µA/cm² for Hodgkin-Huxley, pA for AdEx), else no unit.
         marker: marker style; further keyword arguments go to ``ax.plot``.
+        model: the model (or model class) the curve belongs to, for the unit.
+        xscale: ``"linear"``, ``"log"`` or ``None`` (log for geometric currents).
 
     Returns:
         The matplotlib Figure.
+
+    Example:
+        >>> I, f = fi_curve(hh, np.linspace(0, 20, 21))
+        >>> plot_fi_curve(I, f, model=hh)   # x label "input current (µA/cm²)"
     """
     x = _np(currents).reshape(-1)
     y = _np(rates).reshape(x.size, -1)
+    if input_unit is None and model is not None:
+        input_unit = input_unit_of(model) if not isinstance(model, type) else model.input_unit
     fig, ax = _new_axes(ax, figsize=(5, 3.8))
     for j in range(y.shape[1]):
         lab = label if y.shape[1] == 1 else f"{label or 'element'} {j}"
         ax.plot(x, y[:, j], marker=marker, ms=3.5, lw=1.3, label=lab, **line_kwargs)
-    ax.set_xlabel(_label("input current", input_unit))
+    ax.set_xlabel(_label("input current", input_unit or ""))
     ax.set_ylabel("firing rate (Hz)")
     ax.set_ylim(bottom=0)
+    _scale(ax, "x", x, xscale)
     if label is not None or y.shape[1] > 1:
         ax.legend(loc="upper left", fontsize="small")
     return fig
@@ -546,101 +553,12 @@ def plot_fi_curve(currents: Any, rates: Any, ax: Axes | None = None, label: str 
 # --------------------------------------------------------------------------------------
 # phase plane
 # --------------------------------------------------------------------------------------
-def _grid_state(model: NeuronModel, x: str, y: str, xs: np.ndarray, ys: np.ndarray,
-                fixed: Mapping[str, float] | None) -> dict[str, torch.Tensor]:
-    if tuple(model.param_shape()):
-        raise ValueError(f"phase planes need scalar parameters; {type(model).__name__} has "
-                         f"tensor parameters of shape {tuple(model.param_shape())}")
-    names = model.state_names
-    for var, what in ((x, "x"), (y, "y")):
-        if var not in names:
-            raise ValueError(f"{what}: {type(model).__name__} has no state variable {var!r}; "
-                             f"it has {names}")
-    if x == y:
-        raise ValueError(f"x and y must be different state variables, both are {x!r}")
-    X, Y = np.meshgrid(xs, ys)
-    rest = model.rest()
-    state = {}
-    for n in names:
-        if n == x:
-            state[n] = torch.as_tensor(X)
-        elif n == y:
-            state[n] = torch.as_tensor(Y)
-        else:
-            value = (fixed or {}).get(n, rest[n])
-            state[n] = torch.full(X.shape, float(value), dtype=torch.float64)
-    extra = set(fixed or {}) - set(names)
-    if extra:
-        raise ValueError(f"fixed: {type(model).__name__} has no state variables {sorted(extra)}")
-    return state
-
-
-def _levels(xs: np.ndarray, ys: np.ndarray, z: np.ndarray) -> list[np.ndarray]:
-    import contourpy
-
-    gen = contourpy.contour_generator(xs, ys, z, line_type="Separate")
-    return [np.asarray(seg) for seg in gen.lines(0.0)]
-
-
-def _range(name: str, r: Sequence[float]) -> tuple[float, float]:
-    try:
-        lo, hi = (float(v) for v in r)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a pair (low, high), got {r!r}") from None
-    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
-        raise ValueError(f"{name} must be finite with low < high, got {r!r}")
-    return lo, hi
-
-
-def nullclines(model: NeuronModel, x: str, y: str, x_range: Sequence[float],
-               y_range: Sequence[float], input: float = 0.0, n: int = 201,
-               fixed: Mapping[str, float] | None = None) -> dict[str, list[np.ndarray]]:
-    r"""Nullclines of a model in the plane of two state variables, computed generically.
-
-    :meth:`~neurosim.models.NeuronModel.derivatives` is evaluated on an ``n × n`` grid
-    with the input held at ``input``; the nullcline of variable *x* is the zero level
-    set of :math:`\dot x`, traced with linear interpolation between grid points
-    (exact for dynamics linear in the plane, error :math:`O(h^2)` in the grid step
-    otherwise). Works for any model, e.g. LIF with a synapse (v, i), ALIF (v, b),
-    Izhikevich or AdEx (v, w).
-
-    Args:
-        model: a neuron model with scalar parameters.
-        x, y: names of the two state variables spanning the plane.
-        x_range, y_range: (low, high) extent of the grid, in state units.
-        input: the constant input current.
-        n: grid points per axis, >= 3.
-        fixed: values of the other state variables (default: their resting values).
-
-    Returns:
-        ``{x: segments, y: segments}`` plus ``"threshold": segments`` for spiking
-        models: each a list of ``[k, 2]`` arrays of (x, y) points.
-    """
-    if n < 3:
-        raise ValueError(f"n must be >= 3, got {n!r}")
-    xs = np.linspace(*_range("x_range", x_range), int(n))
-    ys = np.linspace(*_range("y_range", y_range), int(n))
-    state = _grid_state(model, x, y, xs, ys, fixed)
-    u = torch.full(state[x].shape, float(input), dtype=torch.float64)
-    model64 = model.cast(torch.float64)
-    with torch.no_grad():
-        f = model64.derivatives(state, u)
-        out = {x: _levels(xs, ys, _np(f[x])), y: _levels(xs, ys, _np(f[y]))}
-        if model.spiking:
-            try:
-                d = _np(model64.threshold_distance(state))
-                out["threshold"] = _levels(xs, ys, np.broadcast_to(d, state[x].shape))
-            except NotImplementedError:
-                pass
-    return out
-
-
 def plot_phase_plane(model: NeuronModel, x: str | None = None, y: str | None = None,
                      x_range: Sequence[float] | None = None,
                      y_range: Sequence[float] | None = None, input: float = 0.0,
                      trajectory: Result | None = None, neuron: int = 0, n: int = 201,
                      vector_field: bool = True, fixed: Mapping[str, float] | None = None,
-                     ax: Axes | None = None) -> Figure:
+                     ax: Axes | None = None, units: Mapping[str, str] | None = None) -> Figure:
     """Phase plane of two state variables: nullclines, threshold, vector field, trajectory.
 
     Args:
@@ -657,9 +575,14 @@ def plot_phase_plane(model: NeuronModel, x: str | None = None, y: str | None = N
         vector_field: draw normalised arrows of the flow direction.
         fixed: values of other state variables (default: rest).
         ax: matplotlib Axes (default: a new figure).
+        units: axis-label units overriding the model's, by variable name, plus
+            ``"input"`` for the title.
 
     Returns:
-        The matplotlib Figure. Nullclines are labelled ``"<x>-nullcline"``.
+        The matplotlib Figure. Nullclines are labelled ``"<x>-nullcline"``; the
+        spike condition is labelled "threshold", or "spike cut-off (v_peak)" for
+        models cut at a peak (AdEx, EIF, Izhikevich, QIF). The legend sits to the
+        right of the plane.
     """
     names = model.state_names
     if x is None:
@@ -675,7 +598,13 @@ def plot_phase_plane(model: NeuronModel, x: str | None = None, y: str | None = N
         tx, ty = _flat_trace(trajectory, x), _flat_trace(trajectory, y)
         _check_neurons([neuron], tx.shape[1])
         traj = (tx[:, neuron], ty[:, neuron])
-        spiked = _np(trajectory.spikes).reshape(tx.shape[0], -1)[:, neuron] > 0
+        # the steps in which this neuron spiked, from its spike events: step k covers
+        # (k dt, (k+1) dt]
+        st = trajectory.spike_time[trajectory.spike_index == neuron]
+        steps = np.clip(np.ceil(st / trajectory.dt - 1e-6).astype(np.int64) - 1,
+                        0, tx.shape[0] - 1)
+        spiked = np.zeros(tx.shape[0], dtype=bool)
+        spiked[steps] = True
     for which, r, data in (("x_range", x_range, 0), ("y_range", y_range, 1)):
         if r is None:
             if traj is None:
@@ -686,13 +615,13 @@ def plot_phase_plane(model: NeuronModel, x: str | None = None, y: str | None = N
                 x_range = (lo - pad, hi + pad)
             else:
                 y_range = (lo - pad, hi + pad)
-    x_range, y_range = _range("x_range", x_range), _range("y_range", y_range)
+    x_range, y_range = check_range("x_range", x_range), check_range("y_range", y_range)
     lines = nullclines(model, x, y, x_range, y_range, input, n, fixed)
     fig, ax = _new_axes(ax, figsize=(5.5, 4.5))
     if vector_field:
         m = 17
         xs, ys = np.linspace(*x_range, m), np.linspace(*y_range, m)
-        state = _grid_state(model, x, y, xs, ys, fixed)
+        state = grid_state(model, x, y, xs, ys, fixed)
         with torch.no_grad():
             f = model.cast(torch.float64).derivatives(
                 state, torch.full(state[x].shape, float(input), dtype=torch.float64))
@@ -707,7 +636,8 @@ def plot_phase_plane(model: NeuronModel, x: str | None = None, y: str | None = N
     styles = {x: dict(color="C0", lw=2), y: dict(color="C1", lw=2),
               "threshold": dict(color=_GREY, lw=1.2, ls="--")}
     for key, segs in lines.items():
-        lab = "threshold" if key == "threshold" else f"{key}-nullcline (d{key}/dt = 0)"
+        cut = "spike cut-off (v_peak)" if _cutoff_field(model) else "threshold"
+        lab = cut if key == "threshold" else f"{key}-nullcline (d{key}/dt = 0)"
         for j, seg in enumerate(segs):
             ax.plot(seg[:, 0], seg[:, 1], label=lab if j == 0 else None, **styles[key])
     if traj is not None:
@@ -719,10 +649,12 @@ def plot_phase_plane(model: NeuronModel, x: str | None = None, y: str | None = N
         ax.plot(traj[0][:1], traj[1][:1], "o", color="k", ms=5, label="start")
     ax.set_xlim(*x_range)
     ax.set_ylim(*y_range)
-    ax.set_xlabel(_label(x, state_unit(model, x)))
-    ax.set_ylabel(_label(y, state_unit(model, y)))
-    ax.set_title(f"{type(model).__name__}, input = {input:g}")
-    ax.legend(loc="best", fontsize="small")
+    ax.set_xlabel(_label(x, state_unit(model, x, units)))
+    ax.set_ylabel(_label(y, state_unit(model, y, units)))
+    u_unit = input_unit_of(model, (units or {}).get("input"))
+    u_unit = "" if u_unit == "dimensionless" else f" {u_unit}"
+    ax.set_title(f"{type(model).__name__}, input = {input:g}{u_unit}")
+    _outside_legend(ax)
     return fig
 
 
@@ -731,8 +663,12 @@ def plot_phase_plane(model: NeuronModel, x: str | None = None, y: str | None = N
 # --------------------------------------------------------------------------------------
 def plot_sweep_heatmap(values: Any, x: Any, y: Any, x_label: str, y_label: str,
                        ax: Axes | None = None, cbar_label: str = "firing rate (Hz)",
-                       cmap: str = "viridis", log: bool = False) -> Figure:
+                       cmap: str = "viridis", log: bool = False, xscale: str | None = None,
+                       yscale: str | None = None) -> Figure:
     """Heatmap of a measure (e.g. a firing rate) over two swept parameters.
+
+    A geometric grid (``np.geomspace``, :func:`is_geometric`) is drawn on a log axis,
+    with each cell centred on its value in log space.
 
     Args:
         values: array ``[len(y), len(x)]`` (rows follow ``y``).
@@ -742,6 +678,7 @@ def plot_sweep_heatmap(values: Any, x: Any, y: Any, x_label: str, y_label: str,
         cbar_label: colour-bar label, with unit.
         cmap: matplotlib colour map.
         log: logarithmic colour scale (values must be > 0).
+        xscale, yscale: ``"linear"``, ``"log"`` or ``None`` (log for a geometric grid).
 
     Returns:
         The matplotlib Figure (the colour bar is its last axes).
@@ -754,8 +691,12 @@ def plot_sweep_heatmap(values: Any, x: Any, y: Any, x_label: str, y_label: str,
         raise ValueError(f"values must have shape [len(y), len(x)] = {(yv.size, xv.size)}, "
                          f"got {z.shape}")
     fig, ax = _new_axes(ax, figsize=(5.5, 4.2))
+    _scale(ax, "x", xv, xscale)
+    _scale(ax, "y", yv, yscale)
     norm = LogNorm() if log else None
-    mesh = ax.pcolormesh(xv, yv, z, shading="nearest", cmap=cmap, norm=norm)
+    xe = _edges(xv, ax.get_xscale() == "log")
+    ye = _edges(yv, ax.get_yscale() == "log")
+    mesh = ax.pcolormesh(xe, ye, z, shading="flat", cmap=cmap, norm=norm)
     cbar = fig.colorbar(mesh, ax=ax)
     cbar.set_label(cbar_label)
     ax.set_xlabel(x_label)
@@ -763,12 +704,49 @@ def plot_sweep_heatmap(values: Any, x: Any, y: Any, x_label: str, y_label: str,
     return fig
 
 
+def plot_sweep_curve(values: Any, x: Any, x_label: str, y_label: str = "firing rate (Hz)",
+                     ax: Axes | None = None, labels: Sequence[str] | None = None,
+                     xscale: str | None = None, marker: str = "o") -> Figure:
+    """A measure against one swept parameter (one line per column of ``values``).
+
+    A geometric grid of ``x`` is drawn on a log axis. A legend (right of the axes)
+    appears only with several lines.
+
+    Args:
+        values: array ``[len(x)]`` or ``[len(x), m]``.
+        x: the swept parameter values.
+        x_label, y_label: axis labels, with units (e.g. ``"tau_mem (s)"``).
+        ax: matplotlib Axes (default: a new figure).
+        labels: one legend label per column (default: ``"0"``, ``"1"``, ...).
+        xscale: ``"linear"``, ``"log"`` or ``None`` (log for a geometric grid).
+        marker: matplotlib marker.
+
+    Returns:
+        The matplotlib Figure.
+    """
+    xv = _np(x).reshape(-1)
+    z = _np(values).reshape(xv.size, -1)
+    if labels is not None and len(labels) != z.shape[1]:
+        raise ValueError(f"labels: {len(labels)} given for {z.shape[1]} lines")
+    fig, ax = _new_axes(ax, figsize=(5.5, 3.8))
+    order = np.argsort(xv)
+    for j in range(z.shape[1]):
+        ax.plot(xv[order], z[order, j], marker=marker, ms=3.5, lw=1.3,
+                label=str(labels[j]) if labels is not None else str(j))
+    _scale(ax, "x", xv, xscale)
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    if z.shape[1] > 1:
+        _outside_legend(ax)
+    return fig
+
+
 # --------------------------------------------------------------------------------------
 # overview and dispatch for Result.plot
 # --------------------------------------------------------------------------------------
 def plot_summary(result: Result, input: torch.Tensor | np.ndarray | None = None,
-                 neurons: Sequence[int] | int | None = None, fig: Figure | None = None
-                 ) -> Figure:
+                 neurons: Sequence[int] | int | None = None, fig: Figure | None = None,
+                 units: Mapping[str, str] | None = None) -> Figure:
     """Overview of a run: the input (if given), membrane traces and, for several
     neurons, the raster of all of them, on a shared time axis.
 
@@ -777,6 +755,8 @@ def plot_summary(result: Result, input: torch.Tensor | np.ndarray | None = None,
         input: the input ``[T, *neurons]`` that drove the run (plotted for ``neurons``).
         neurons: flat indices of the traces to show (default: the first up to 5).
         fig: a matplotlib Figure to draw into.
+        units: axis-label units overriding the model's, by variable name, plus
+            ``"input"`` for the input panel (e.g. ``{"v": "mV", "input": "nA"}``).
 
     Returns:
         The matplotlib Figure.
@@ -803,10 +783,10 @@ def plot_summary(result: Result, input: torch.Tensor | np.ndarray | None = None,
                 ax.stairs(u[:, k], t_ms, baseline=None, lw=1.0, label=f"neuron {k}")
             target = result.model.input_target
             name = f"input, jumps of {target}" if target else "input"
-            ax.set_ylabel(_label(name, state_unit(result.model, target) if target
-                                 else result.model.input_unit))
+            ax.set_ylabel(_label(name, input_unit_of(result.model, (units or {}).get("input"))))
         elif panel == "membrane":
-            plot_membrane(result, neurons=neurons, ax=ax)
+            plot_membrane(result, neurons=neurons, ax=ax,
+                          unit=(units or {}).get(result.model.membrane))
             ax.set_title("")
         else:
             plot_raster(result, ax=ax)
@@ -842,7 +822,7 @@ def plot_result(result: Result, kind: str = "membrane", **kwargs: Any) -> Figure
 
 __all__ = [
     "PLOT_KINDS", "cv_isi", "fi_curve", "isi", "nullclines", "plot_fi_curve",
-    "plot_isi_histogram", "plot_membrane", "plot_phase_plane", "plot_population_rate",
-    "plot_raster", "plot_result", "plot_summary", "plot_sweep_heatmap", "plot_traces",
-    "population_rate", "state_unit",
+    "input_unit_of", "is_geometric", "plot_isi_histogram", "plot_membrane", "plot_phase_plane",
+    "plot_population_rate", "plot_raster", "plot_result", "plot_summary", "plot_sweep_curve",
+    "plot_sweep_heatmap", "plot_traces", "population_rate", "state_unit",
 ]

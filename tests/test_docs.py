@@ -45,7 +45,14 @@ def test_api_reference_is_generated_from_docstrings(html):
     api = (html / "reference" / "api.html").read_text()
     for name in ("neurosim.simulate", "neurosim.LIF", "neurosim.Result.plot",
                  "neurosim.plot.plot_phase_plane", "neurosim.plot.fi_curve",
-                 "neurosim.config.build_input", "neurosim.cli.main"):
+                 "neurosim.config.build_input", "neurosim.cli.main",
+                 # every public module (issue 17): nn, analysis, units, inputs, ...
+                 "neurosim.nn.LIFLayer", "neurosim.nn.max_membrane_cross_entropy",
+                 "neurosim.analysis.fi_curve", "neurosim.analysis.cv_isi",
+                 "neurosim.units.parse_unit", "neurosim.inputs.noise_current",
+                 "neurosim.surrogate.get_surrogate", "neurosim.conventions.snntorch_leaky",
+                 "neurosim.fused.run", "neurosim.errors.SimulationDiverged",
+                 "module-neurosim.models.integrate_and_fire", "module-neurosim.step"):
         assert f'id="{name}"' in api, name
     assert "membrane time constant" in api  # napoleon rendered the Args sections
 
@@ -60,3 +67,13 @@ def test_example_pages_show_script_and_figure(html):
         assert "def main() -> None:" in text  # the literalinclude of the script
     math_page = (html / "models" / "lif.html").read_text()
     assert "\\tau_\\mathrm{mem}" in math_page  # dollarmath kept the LaTeX for MathJax
+
+
+def test_math_renders_offline(html):
+    """MathJax ships inside the built site (sphinx-mathjax-offline), not from a CDN."""
+    page = (html / "models" / "lif.html").read_text()
+    scripts = re.findall(r'<script[^>]*src="([^"]*mathjax[^"]*)"', page, flags=re.IGNORECASE)
+    assert scripts and all("://" not in src for src in scripts), scripts
+    local = (html / "models" / scripts[0].split("?")[0]).resolve()
+    assert local.exists() and local.stat().st_size > 100_000, local
+    assert (local.parent / "output" / "chtml" / "fonts").is_dir()

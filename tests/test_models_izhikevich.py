@@ -15,7 +15,7 @@ PAPER = {"RS": (0.02, 0.2, -65.0, 8.0), "FS": (0.1, 0.2, -65.0, 2.0)}
 @pytest.fixture(scope="module")
 def rs_fs_run():
     """RS and FS in one adaptive run (tensor parameters), I = 10, 500 ms."""
-    model = Izhikevich(a=torch.tensor([20.0, 100.0], dtype=F64), b=0.2, c=-65.0,
+    model = Izhikevich(a=torch.tensor([0.02, 0.1], dtype=F64), b=0.2, c=-65.0,
                        d=torch.tensor([8.0, 2.0], dtype=F64))
     res = simulate(model, torch.full((10, 2), 10.0, dtype=F64), 0.05,
                    method=Adaptive(rtol=1e-8, atol=1e-8, max_steps=100_000), record=None)
@@ -69,9 +69,24 @@ def test_rest_is_a_fixed_point():
     assert Izhikevich.preset("RS").rest()["v"] == pytest.approx(-70.0)
 
 
-def test_from_paper_converts_ms_to_seconds():
-    m = Izhikevich.from_paper(0.02, 0.2, -65.0, 8.0)
-    assert m.a == pytest.approx(20.0)
+def test_units_are_the_papers_and_consistent():
+    """Every parameter in the paper's units (a and b both per ms): the preset, the
+    paper's numbers and explicit units give one and the same model."""
+    assert Izhikevich.param_units["a"] == Izhikevich.param_units["b"] == "1/ms"
+    paper = Izhikevich.from_paper(0.02, 0.2, -65.0, 8.0)
+    preset = Izhikevich.preset("RS")
+    explicit = Izhikevich(a="20 /s", b="200 Hz", c="-65 mV", d="8 mV/ms")
+    x = {"v": torch.tensor([-60.0, -20.0], dtype=F64), "u": torch.tensor([-13.0, -5.0], dtype=F64)}
+    ref = {"v": 1e3 * (0.04 * x["v"] ** 2 + 5 * x["v"] + 140 - x["u"] + 10.0),
+           "u": 1e3 * 0.02 * (0.2 * x["v"] - x["u"])}  # the paper's equations, per second
+    for m in (paper, preset, explicit):
+        f = m.derivatives(x, torch.tensor(10.0, dtype=F64))
+        for k in ("v", "u"):
+            torch.testing.assert_close(f[k], ref[k], rtol=1e-12, atol=0)
+        assert float(m.linear_rates(x, torch.tensor(0.0))["u"][0]) == pytest.approx(-20.0)
+    # the old convention (a per second) is caught: a = 20 /ms is far outside the plausible range
+    with pytest.warns(UserWarning, match=r"a=20 1/ms; did you mean 20 1/s \(0.02\)\?"):
+        Izhikevich(a=20.0)
     with pytest.raises(ValueError, match="preset must be one of"):
         Izhikevich.preset("XX")
 

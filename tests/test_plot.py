@@ -201,7 +201,7 @@ def test_fi_curve_batched_over_tensor_parameters_and_plot(tmp_path):
     assert f.shape == (3, 3)
     expected = 1.0 / (taus.numpy()[None, :] * np.log(currents[:, None] / (currents[:, None] - 1)))
     np.testing.assert_allclose(f, expected, rtol=1e-7)
-    fig = P.plot_fi_curve(I, f, label="tau")
+    fig = P.plot_fi_curve(I, f, label="tau", model=LIF)
     ax = fig.axes[0]
     assert len(ax.lines) == 3
     np.testing.assert_allclose(ax.lines[1].get_ydata(), f[:, 1])
@@ -351,3 +351,160 @@ def test_summary_panels(tmp_path):
     _png_is_drawn(fig, tmp_path / "s.png")
     single = P.plot_summary(simulate(LIF(), torch.ones(50, 1), 1e-3))
     assert len(single.axes) == 1  # no input given, one neuron: no raster
+
+
+# ---------------------------------------------------------------------------- issue 17
+class _NoDenseSpikes:
+    """A Result without the dense ``spikes`` tensor: plots must work from the events."""
+
+    def __init__(self, res):
+        self._res = res
+
+    def __getattr__(self, name):
+        if name == "spikes":
+            raise AssertionError("a plot read the dense Result.spikes")
+        if name == "shape":
+            return self._res.shape
+        return getattr(self._res, name)
+
+    def __getitem__(self, name):
+        return self._res[name]
+
+
+@pytest.fixture(scope="module")
+def adex_run():
+    return simulate(neurosim.AdEx(), torch.full((2000, 1), 800.0, dtype=torch.float64), 1e-4,
+                    method="adaptive", record=("v", "w"))
+
+
+def test_cutoff_models_draw_each_spike_up_to_v_peak(adex_run, tmp_path):
+    res = _NoDenseSpikes(adex_run)
+    ax = P.plot_membrane(res).axes[0]
+    (trace,) = [ln for ln in ax.lines if ln.get_label() == "neuron 0"]
+    t, v = trace.get_xdata(), trace.get_ydata()
+    st = adex_run.spike_time * 1e3
+    assert st.size >= 3
+    # the recorded trace never reaches the cut-off (it is recorded after the reset)...
+    assert adex_run.v.max() < -30.0
+    # ...but the drawn line goes up to v_peak = 0 mV at each precise spike time
+    at_peak = t[v == 0.0]
+    np.testing.assert_allclose(np.sort(at_peak), np.sort(st))
+    (marks,) = _markers(ax)
+    np.testing.assert_allclose(marks.get_xdata(), st)
+    np.testing.assert_array_equal(marks.get_ydata(), 0.0)
+    labels = [ln.get_label() for ln in ax.lines]
+    assert "threshold" not in labels  # v_peak is not the threshold of AdEx
+    (cut,) = [ln for ln in ax.lines if ln.get_label() == "spike cut-off (v_peak)"]
+    assert set(cut.get_ydata()) == {0.0}
+    (soft,) = [ln for ln in ax.lines if ln.get_label() == "soft threshold (v_t)"]
+    assert set(soft.get_ydata()) == {-50.4}
+    assert ax.get_ylabel() == "v (mV)"
+    assert ax.get_legend() is None  # one neuron: no legend
+    assert ax.get_ylim()[1] > 0.0  # the peaks are inside the axes
+    _png_is_drawn(ax.figure, tmp_path / "adex.png")
+
+
+def test_izhikevich_spikes_reach_v_peak_and_lif_keeps_markers_above():
+    izh = neurosim.Izhikevich.preset("RS")
+    res = simulate(izh, torch.full((1500, 1), 10.0, dtype=torch.float64), 1e-4, method="rk4")
+    ax = P.plot_membrane(res).axes[0]
+    (trace,) = [ln for ln in ax.lines if ln.get_label() == "neuron 0"]
+    assert int((trace.get_ydata() == 30.0).sum()) == res.spike_time.size > 0
+    assert [ln.get_label() for ln in ax.lines if ln.get_linestyle() == "--"] == \
+        ["spike cut-off (v_peak)"]
+    lif = simulate(LIF(), torch.full((500, 1), 1.5), 1e-4)
+    ax = P.plot_membrane(lif).axes[0]
+    (marks,) = _markers(ax)
+    assert np.all(marks.get_ydata() > 1.0)  # above the threshold line, as before
+
+
+def test_hh_threshold_is_named_a_detection_level_and_units_come_from_the_model():
+    hh = neurosim.HodgkinHuxley()
+    res = simulate(hh, torch.full((300, 1), 10.0, dtype=torch.float64), 1e-4,
+                   method="exponential_euler", record="all")
+    ax = P.plot_membrane(res).axes[0]
+    assert "spike detection level (v_th)" in [ln.get_label() for ln in ax.lines]
+    fig = P.plot_summary(res, input=torch.full((300, 1), 10.0))
+    assert fig.axes[0].get_ylabel() == "input (µA/cm²)"
+    labels = [a.get_ylabel() for a in P.plot_traces(res).axes]
+    assert labels == ["v (mV)", "m (dimensionless)", "h (dimensionless)", "n (dimensionless)"]
+    fig = P.plot_fi_curve([0.0, 10.0], [0.0, 68.0], model=hh)
+    assert fig.axes[0].get_xlabel() == "input current (µA/cm²)"
+    fig = P.plot_fi_curve([0.0, 500.0], [0.0, 20.0], model=neurosim.AdEx)
+    assert fig.axes[0].get_xlabel() == "input current (pA)"
+    coba = neurosim.CobaLIF(input_mode="current")
+    assert P.input_unit_of(coba) == "pA" and P.input_unit_of(neurosim.CobaLIF()) == "nS"
+    # without a model the unit is unknown: no unit rather than a wrong "dimensionless"
+    assert P.plot_fi_curve([0, 1], [0, 1]).axes[0].get_xlabel() == "input current"
+
+
+def test_user_units_for_a_model_in_millivolts():
+    model = LIF(v_leak=-70.0, v_th=-50.0, v_reset=-70.0, r=1.0)
+    res = simulate(model, torch.full((500, 2), 25.0), 1e-4, record="all")
+    assert P.plot_membrane(res).axes[0].get_ylabel() == "v (dimensionless)"
+    assert P.plot_membrane(res, unit="mV").axes[0].get_ylabel() == "v (mV)"
+    fig = P.plot_summary(res, input=torch.full((500, 2), 25.0), units={"v": "mV", "input": "mV"})
+    assert [a.get_ylabel() for a in fig.axes[:2]] == ["input (mV)", "v (mV)"]
+    assert P.plot_traces(res, units={"v": "mV"}).axes[0].get_ylabel() == "v (mV)"
+
+
+def test_legends_only_when_they_help_and_outside_the_data(tmp_path):
+    res = simulate(LIF(), torch.full((500, 3), 1.5), 1e-4)
+    assert P.plot_membrane(res, neurons=[1]).axes[0].get_legend() is None
+    fig = P.plot_membrane(res, neurons=[0, 1, 2])
+    ax = fig.axes[0]
+    legend = ax.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["neuron 0", "neuron 1", "neuron 2"]
+    fig.savefig(tmp_path / "legend.png", dpi=60)  # lay out, then compare boxes
+    renderer = fig.canvas.get_renderer()
+    assert legend.get_window_extent(renderer).x0 >= ax.get_window_extent(renderer).x1 - 1
+
+
+def test_raster_dots_scale_with_the_number_of_neurons():
+    rng = np.random.default_rng(0)
+    big = [np.sort(rng.uniform(0, 0.3, rng.poisson(10))) for _ in range(10_000)]
+    (line,) = P.plot_raster(big).axes[0].lines
+    assert line.get_marker() == "o" and line.get_linestyle() == "None"
+    assert line.get_markersize() <= 1.0 and line.get_alpha() < 1.0
+    assert len(line.get_xdata()) == sum(t.size for t in big)
+    (small,) = P.plot_raster(big[:10]).axes[0].lines
+    assert small.get_markersize() >= 3.0 and small.get_alpha() == 1.0
+    (custom,) = P.plot_raster(big[:10], marker="|", markersize=6, alpha=0.5).axes[0].lines
+    assert (custom.get_marker(), custom.get_markersize(), custom.get_alpha()) == ("|", 6, 0.5)
+
+
+def test_geometric_grids_are_drawn_on_log_axes():
+    taus = np.geomspace(1e-3, 1e-1, 5)
+    currents = np.linspace(1.5, 3.0, 4)
+    values = np.arange(20.0).reshape(4, 5)
+    fig = P.plot_sweep_heatmap(values, taus, currents, "tau_mem (s)", "I")
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "linear"
+    (mesh,) = ax.collections
+    xs = np.unique(mesh.get_coordinates()[..., 0])
+    # cell edges at the geometric midpoints: each value is centred on a log axis
+    np.testing.assert_allclose(xs[1:-1], np.sqrt(taus[1:] * taus[:-1]), rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(mesh.get_array()).reshape(4, 5), values)
+    lin = P.plot_sweep_heatmap(values, np.linspace(1e-3, 1e-1, 5), currents, "a", "b")
+    assert lin.axes[0].get_xscale() == "linear"
+    curve = P.plot_sweep_curve(values.T, taus, "tau_mem (s)", labels=["a", "b", "c", "d"])
+    assert curve.axes[0].get_xscale() == "log" and curve.axes[0].get_legend() is not None
+    assert P.plot_sweep_curve(values[0], taus, "tau", xscale="linear").axes[0].get_legend() \
+        is None
+    assert P.is_geometric([1, 2, 4, 8]) and not P.is_geometric([1, 2, 3]) \
+        and not P.is_geometric([0, 1, 2])
+    with pytest.raises(ValueError, match="xscale must be"):
+        P.plot_sweep_curve(values[0], taus, "tau", xscale="symlog")
+
+
+def test_phase_plane_of_a_cutoff_model_names_v_peak(adex_run):
+    model = neurosim.AdEx()
+    fig = P.plot_phase_plane(model, x_range=(-75, 5), y_range=(-50, 400), input=800.0,
+                             trajectory=_NoDenseSpikes(adex_run))
+    ax = fig.axes[0]
+    labels = [ln.get_label() for ln in ax.lines]
+    assert "spike cut-off (v_peak)" in labels and "threshold" not in labels
+    assert ax.get_title() == "AdEx, input = 800 pA"
+    assert ax.get_xlabel() == "v (mV)" and ax.get_ylabel() == "w (pA)"
+    (traj,) = [ln for ln in ax.lines if ln.get_label() == "trajectory"]
+    assert int(np.isnan(traj.get_xdata()).sum()) == adex_run.spike_time.size

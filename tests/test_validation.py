@@ -50,8 +50,8 @@ def test_other_fields():
         ALIF(tau_adapt=0.0)
     with pytest.raises(ValueError, match=r"r must be > 0, got -2.0"):
         LIF(r=-2.0)
-    with pytest.raises(ValueError, match=r"v_th must be a number or a tensor, got str"):
-        LIF(v_th="1")
+    with pytest.raises(ValueError, match=r"v_th='1 mV' is a voltage, but v_th is a dimensionless"):
+        LIF(v_th="1 mV")  # strings with units are converted (neurosim.units); LIF's v is unitless
     with pytest.raises(ValueError, match=r"do not broadcast"):
         LIF(tau_mem=torch.full((3,), 0.01), v_th=torch.ones(4))
 

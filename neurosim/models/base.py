@@ -42,6 +42,7 @@ import torch
 
 from .._checks import Param, as_param, check_choice
 from ..state import State
+from ..units import check_plausible
 
 Vars = Mapping[str, torch.Tensor]
 
@@ -76,6 +77,12 @@ class NeuronModel:
     state_units: ClassVar[Mapping[str, str]] = {}
     #: unit of the input, for docs and plot labels
     input_unit: ClassVar[str] = "dimensionless"
+    #: unit of each numeric field (parsed by :mod:`neurosim.units`): a string such as
+    #: ``"20 ms"`` passed for a field is converted to this unit; ``"1"`` is dimensionless
+    param_units: ClassVar[Mapping[str, str]] = {}
+    #: plausible ``(low, high)`` of fields, in their ``param_units``: a plain number outside
+    #: warns (:class:`~neurosim.units.UnitWarning`), since it is probably a unit mistake
+    param_ranges: ClassVar[Mapping[str, tuple[float, float]]] = {}
     #: dataclass fields that hold options (strings), not numeric parameters
     _option_fields: ClassVar[tuple[str, ...]] = ("input_mode", "reset")
     #: spike rule. False ("level"): a spike whenever the threshold distance is > 0 at a
@@ -86,12 +93,21 @@ class NeuronModel:
 
     # -- parameter handling --------------------------------------------------------------
     def _init_params(self, optional: tuple[str, ...] = ()) -> None:
-        """Convert every numeric field to a float or tensor, rejecting non-finite values."""
+        """Convert every numeric field to a float or tensor, rejecting non-finite values.
+
+        Strings with units (``"20 ms"``) are converted to the field's ``param_units``;
+        plain numbers outside ``param_ranges`` warn (see :mod:`neurosim.units`).
+        """
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if f.name in self._option_fields:
                 continue
-            object.__setattr__(self, f.name, as_param(f.name, value, optional=f.name in optional))
+            unit = self.param_units.get(f.name)
+            param = as_param(f.name, value, optional=f.name in optional, unit=unit)
+            if param is not None and not isinstance(value, str) and f.name in self.param_ranges:
+                check_plausible(type(self).__name__, f.name, param, unit or "",
+                                self.param_ranges[f.name])
+            object.__setattr__(self, f.name, param)
 
     def params(self) -> dict[str, Any]:
         """The parameters as a dict (floats, tensors, strings, None)."""

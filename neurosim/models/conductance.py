@@ -72,6 +72,12 @@ class CobaLIF(FixedThreshold):
     voltage_unit: ClassVar[str] = "mV"
     state_units: ClassVar[Mapping[str, str]] = {"g_e": "nS", "g_i": "nS"}
     input_unit: ClassVar[str] = "nS (jump) / pA (current)"
+    param_units: ClassVar[Mapping[str, str]] = {
+        "c_m": "pF", "g_leak": "nS", "v_leak": "mV", "v_th": "mV", "v_reset": "mV",
+        "e_exc": "mV", "e_inh": "mV", "tau_exc": "s", "tau_inh": "s", "t_ref": "s"}
+    param_ranges: ClassVar[Mapping[str, tuple[float, float]]] = {
+        "c_m": (1.0, 1e6), "g_leak": (1e-2, 1e5), "tau_exc": (1e-5, 5.0),
+        "tau_inh": (1e-5, 5.0), "t_ref": (1e-6, 1.0)}
 
     c_m: Param = 200.0
     g_leak: Param = 10.0

@@ -47,6 +47,13 @@ class _ExponentialIF(FixedThreshold):
     voltage_unit: ClassVar[str] = "mV"
     state_units: ClassVar[Mapping[str, str]] = {"w": "pA"}
     input_unit: ClassVar[str] = "pA"
+    # units of the fields (AdEx adds a, tau_w, b) and plausible ranges in those units
+    param_units: ClassVar[Mapping[str, str]] = {
+        "c_m": "pF", "g_leak": "nS", "v_leak": "mV", "v_t": "mV", "delta_t": "mV",
+        "v_peak": "mV", "v_reset": "mV", "t_ref": "s", "a": "nS", "tau_w": "s", "b": "pA"}
+    param_ranges: ClassVar[Mapping[str, tuple[float, float]]] = {
+        "c_m": (1.0, 1e6), "g_leak": (1e-2, 1e5), "delta_t": (1e-2, 50.0), "t_ref": (1e-6, 1.0),
+        "tau_w": (1e-4, 100.0)}
 
     c_m: Param = 281.0
     g_leak: Param = 30.0

@@ -96,6 +96,11 @@ class HodgkinHuxley(FixedThreshold):
     state_units: ClassVar[Mapping[str, str]] = {"m": "dimensionless", "h": "dimensionless",
                                                 "n": "dimensionless"}
     input_unit: ClassVar[str] = "µA/cm²"
+    param_units: ClassVar[Mapping[str, str]] = {
+        "c_m": "µF/cm²", "g_na": "mS/cm²", "g_k": "mS/cm²", "g_l": "mS/cm²", "e_na": "mV",
+        "e_k": "mV", "e_l": "mV", "v_th": "mV"}
+    param_ranges: ClassVar[Mapping[str, tuple[float, float]]] = {
+        "c_m": (1e-2, 100.0), "g_na": (1e-3, 1e4), "g_k": (1e-3, 1e4), "g_l": (1e-4, 1e3)}
 
     c_m: Param = 1.0
     g_na: Param = 120.0

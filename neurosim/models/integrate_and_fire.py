@@ -29,6 +29,7 @@ Input modes (``input_mode``):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -45,6 +46,14 @@ class _Membrane(NeuronModel):
 
     _leaky: ClassVar[bool] = True
     _adaptive: ClassVar[bool] = False
+    # units of the fields (voltage, resistance and input are dimensionless: v_th = 1)
+    # and the plausible ranges of the time constants, in seconds: LIF(tau_mem=20) warns
+    param_units: ClassVar[Mapping[str, str]] = {
+        "tau_mem": "s", "tau_syn": "s", "t_ref": "s", "tau_adapt": "s", "v_leak": "1",
+        "v_th": "1", "v_reset": "1", "r": "1", "beta_adapt": "1"}
+    param_ranges: ClassVar[Mapping[str, tuple[float, float]]] = {
+        "tau_mem": (1e-5, 5.0), "tau_syn": (1e-5, 5.0), "t_ref": (1e-6, 1.0),
+        "tau_adapt": (1e-4, 100.0)}
 
     def _validate(self) -> None:
         optional = ("tau_syn",)

@@ -1,22 +1,37 @@
 r"""Quadratic integrate-and-fire models: Izhikevich (2003) and the QIF neuron.
 
-Izhikevich's simple model is published with time in milliseconds. neurosim
-keeps time in seconds, so its equations are multiplied by
-:math:`10^3\ \mathrm{ms/s}` and the recovery rate *a* is given per second
-(the paper's value times 1000: RS has ``a = 20`` /s for the paper's 0.02 /ms):
+Izhikevich's simple model is published with time in milliseconds. neurosim keeps
+*time* in seconds (``dt``, ``t``, spike times), and keeps every parameter and
+variable of the model in the paper's units, which are consistent with each other
+(all rates per millisecond):
+
+=========  ===========  ==================================================
+quantity   unit         meaning
+=========  ===========  ==================================================
+*v*, *c*   mV           membrane potential, reset potential
+*a*        1/ms         recovery rate (RS: 0.02)
+*b*        1/ms         sensitivity of *u* to *v*, (mV/ms)/mV (RS: 0.2)
+*u*, *d*   mV/ms        recovery variable and its jump at a spike (RS: 8)
+*I*        mV/ms        input (the paper's "current", e.g. 10)
+=========  ===========  ==================================================
+
+The right-hand sides, in mV/ms and (mV/ms)/ms, are multiplied by
+:math:`10^3\ \mathrm{ms/s}` to give rates per second:
 
 .. math::
 
     \dot v &= 10^3\,\big(0.04\,\bar v^2 + 5\,\bar v + 140 - u + I\big),\\
-    \dot u &= a\,(b\,\bar v - u),
-    \qquad \bar v = \min(v, v_\mathrm{peak}),
+    \dot u &= 10^3\,a\,(b\,\bar v - u),
+    \qquad \bar v = \min(v, v_\mathrm{peak}).
 
-with *v* in mV, and *u*, *I* and *d* in the paper's units (those of its
-:math:`dv/dt`, mV/ms; *b* in 1/ms converts mV to them). When *v* crosses
-:math:`v_\mathrm{peak}` = 30 mV upward: :math:`v \leftarrow c`,
+When *v* crosses :math:`v_\mathrm{peak}` = 30 mV upward: :math:`v \leftarrow c`,
 :math:`u \leftarrow u + d`. Inside the vector field *v* is capped at
 :math:`v_\mathrm{peak}`; below it this changes nothing, above it (a fixed step
 that overshoots) it keeps the quadratic term finite.
+
+Earlier versions took *a* per second (RS: ``a = 20``) next to *b* per ms; a
+plain ``a`` above 1/ms now warns ("did you mean 20 1/s (0.02)?"), and
+``a="20 /s"`` states the unit explicitly.
 """
 
 from __future__ import annotations
@@ -35,15 +50,15 @@ from .base import Vars, resolve_input_mode
 #: milliseconds per second: the paper's time unit
 _MS = 1e3
 
-#: Izhikevich (2003), Fig. 2, with the recovery rate ``a`` in 1/s (paper value × 1000).
+#: Izhikevich (2003), Fig. 2, in the paper's units (a, b in 1/ms; c in mV; d in mV/ms).
 IZHIKEVICH_PRESETS: dict[str, dict[str, float]] = {
-    "RS": dict(a=20.0, b=0.2, c=-65.0, d=8.0),    # regular spiking
-    "IB": dict(a=20.0, b=0.2, c=-55.0, d=4.0),    # intrinsically bursting
-    "CH": dict(a=20.0, b=0.2, c=-50.0, d=2.0),    # chattering
-    "FS": dict(a=100.0, b=0.2, c=-65.0, d=2.0),   # fast spiking
-    "LTS": dict(a=20.0, b=0.25, c=-65.0, d=2.0),  # low-threshold spiking
-    "TC": dict(a=20.0, b=0.25, c=-65.0, d=0.05),  # thalamo-cortical
-    "RZ": dict(a=100.0, b=0.26, c=-65.0, d=2.0),  # resonator
+    "RS": dict(a=0.02, b=0.2, c=-65.0, d=8.0),    # regular spiking
+    "IB": dict(a=0.02, b=0.2, c=-55.0, d=4.0),    # intrinsically bursting
+    "CH": dict(a=0.02, b=0.2, c=-50.0, d=2.0),    # chattering
+    "FS": dict(a=0.1, b=0.2, c=-65.0, d=2.0),     # fast spiking
+    "LTS": dict(a=0.02, b=0.25, c=-65.0, d=2.0),  # low-threshold spiking
+    "TC": dict(a=0.02, b=0.25, c=-65.0, d=0.05),  # thalamo-cortical
+    "RZ": dict(a=0.1, b=0.26, c=-65.0, d=2.0),    # resonator
 }
 
 
@@ -68,11 +83,12 @@ class Izhikevich(_Validated):
 
     .. math::
 
-        \dot v = 10^3\,(0.04v^2 + 5v + 140 - u + I), \qquad \dot u = a(bv - u)
+        \dot v = 10^3\,(0.04v^2 + 5v + 140 - u + I), \qquad \dot u = 10^3\,a(bv - u)
 
     spike when *v* crosses ``v_peak`` upward, then :math:`v \leftarrow c`,
     :math:`u \leftarrow u + d` (see the module docstring for units and the
-    ms → s conversion). State: *v* (mV), *u* (mV/ms, the paper's unit).
+    ms → s conversion). Parameters and state are in the paper's units (rates per
+    ms); only time is in seconds. State: *v* (mV), *u* (mV/ms).
     Input: current *I* (the paper's unit, mV/ms; e.g. 10) or, with
     ``input_mode="jump"``, a voltage jump (mV). *u* is conditionally linear
     (``"exponential_euler"`` applies). Starts at its resting point (the stable
@@ -82,8 +98,8 @@ class Izhikevich(_Validated):
     (:data:`IZHIKEVICH_PRESETS`).
 
     Args:
-        a: recovery rate (1/s), 1000 × the paper's *a*; > 0.
-        b: sensitivity of *u* to *v* (1/ms), the paper's number.
+        a: recovery rate (1/ms), the paper's number (RS: 0.02); > 0.
+        b: sensitivity of *u* to *v* (1/ms), the paper's number (RS: 0.2).
         c: reset potential (mV), < ``v_peak``.
         d: increment of *u* at a spike (mV/ms), the paper's number.
         v_peak: spike cut-off (mV), default 30.
@@ -95,8 +111,13 @@ class Izhikevich(_Validated):
     voltage_unit: ClassVar[str] = "mV"
     state_units: ClassVar[Mapping[str, str]] = {"u": "mV/ms"}
     input_unit: ClassVar[str] = "mV/ms"
+    # every rate per ms, as in the paper (see the module docstring)
+    param_units: ClassVar[Mapping[str, str]] = {
+        "a": "1/ms", "b": "1/ms", "c": "mV", "d": "mV/ms", "v_peak": "mV"}
+    param_ranges: ClassVar[Mapping[str, tuple[float, float]]] = {
+        "a": (1e-4, 1.0), "b": (-2.0, 2.0)}
 
-    a: Param = 20.0
+    a: Param = 0.02
     b: Param = 0.2
     c: Param = -65.0
     d: Param = 8.0
@@ -105,7 +126,7 @@ class Izhikevich(_Validated):
 
     def __post_init__(self) -> None:
         self._init_params()
-        check_positive("a", self.a, "1/s")
+        check_positive("a", self.a, "1/ms")
         check_less("c", self.c, "v_peak", self.v_peak)
         self._finish()
 
@@ -119,8 +140,9 @@ class Izhikevich(_Validated):
 
     @classmethod
     def from_paper(cls, a: Param, b: Param, c: Param, d: Param, **kwargs: Param) -> Izhikevich:
-        """Build from the paper's (a, b, c, d) with *a* in 1/ms (converted to 1/s)."""
-        return cls(a=a * _MS, b=b, c=c, d=d, **kwargs)
+        """Build from the paper's (a, b, c, d); the same as ``Izhikevich(a=a, b=b, c=c, d=d)``,
+        since the model's parameters are in the paper's units."""
+        return cls(a=a, b=b, c=c, d=d, **kwargs)
 
     @property
     def state_names(self) -> tuple[str, ...]:
@@ -132,7 +154,7 @@ class Izhikevich(_Validated):
 
     def linear_rates(self, x: Vars, u: torch.Tensor, f: Vars | None = None
                      ) -> dict[str, torch.Tensor]:
-        return {"u": torch.zeros_like(x["u"]) - self.a}
+        return {"u": torch.zeros_like(x["u"]) - _MS * self.a}
 
     def rest(self) -> dict[str, Param]:
         b = torch.as_tensor(self.b, dtype=torch.float64)
@@ -148,7 +170,7 @@ class Izhikevich(_Validated):
         dv = 0.04 * v * v + 5.0 * v + 140.0 - x["u"]
         if self.input_mode == "current":
             dv = dv + u
-        return {"v": _MS * dv, "u": self.a * (self.b * v - x["u"])}
+        return {"v": _MS * dv, "u": (_MS * self.a) * (self.b * v - x["u"])}
 
     def on_spike(self, x: Vars) -> dict[str, torch.Tensor]:
         out = reset_membrane(x, self.c)
@@ -192,6 +214,11 @@ class QIF(_Validated):
     """
 
     clamped: ClassVar[tuple[str, ...]] = ("v",)
+    param_units: ClassVar[Mapping[str, str]] = {
+        "tau_mem": "s", "v_rest": "1", "v_c": "1", "v_peak": "1", "v_reset": "1", "k": "1",
+        "r": "1", "t_ref": "s"}
+    param_ranges: ClassVar[Mapping[str, tuple[float, float]]] = {
+        "tau_mem": (1e-5, 5.0), "t_ref": (1e-6, 1.0)}
 
     tau_mem: Param = 20e-3
     v_rest: Param = 0.0

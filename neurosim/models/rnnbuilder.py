@@ -27,6 +27,7 @@ depend on dt by design, as in the discrete originals.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -95,6 +96,9 @@ class Cooldown(FixedThreshold):
     """
 
     clamped: ClassVar[tuple[str, ...]] = ()
+    param_units: ClassVar[Mapping[str, str]] = {"tau_mem": "s", "v_th": "1", "offset": "1",
+                                                "sign": "1"}
+    param_ranges: ClassVar[Mapping[str, tuple[float, float]]] = {"tau_mem": (1e-5, 5.0)}
 
     tau_mem: Param = 20e-3
     v_th: Param = 1.0
@@ -163,6 +167,7 @@ class Discontinuous(FixedThreshold):
     """
 
     clamped: ClassVar[tuple[str, ...]] = ()
+    param_units: ClassVar[Mapping[str, str]] = {"v_th": "1"}
 
     v_th: Param = 1.0
 

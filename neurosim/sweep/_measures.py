@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .. import analysis
 from ..result import Result
 
 UNITS = {"rate": "Hz", "count": "1", "latency": "s", "isi": "s", "cv": "1",
@@ -37,50 +38,26 @@ UNITS = {"rate": "Hz", "count": "1", "latency": "s", "isi": "s", "cv": "1",
 BUILTIN = tuple(UNITS)
 
 
-def _per_neuron_spikes(result: Result, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Spike times sorted by (neuron, time), the neuron of each, and counts per neuron."""
-    idx, times = result.spike_index, result.spike_time
-    order = np.lexsort((times, idx))
-    idx, times = idx[order], times[order]
-    counts = np.bincount(idx, minlength=n)
-    return idx, times, counts
-
-
 def builtin_measures(result: Result, names: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """The built-in measures ``names`` for a result of shape ``[n]``."""
-    n = int(np.prod(tuple(result.shape)))
-    idx, times, counts = _per_neuron_spikes(result, n)
-    start = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    """The built-in measures ``names`` for a result of shape ``[n]``.
+
+    Each is computed by :mod:`neurosim.analysis` from the spike events, the same
+    functions that :mod:`neurosim.plot` draws.
+    """
+    ev = analysis.events(result)  # sorted once, shared by every measure
     out: dict[str, np.ndarray] = {}
-    has = counts > 0
     if "count" in names:
-        out["count"] = counts.astype(np.float64)
+        out["count"] = analysis.spike_counts(ev).astype(np.float64)
     if "rate" in names:
-        out["rate"] = counts / result.duration
+        out["rate"] = analysis.firing_rate(ev)
     if "latency" in names:
-        lat = np.full(n, np.nan)
-        lat[has] = times[start[has]]
-        out["latency"] = lat
-    if "isi" in names or "cv" in names:
-        same = idx[1:] == idx[:-1]
-        isi = np.diff(times)[same]
-        owner = idx[1:][same]
-        n_isi = np.bincount(owner, minlength=n)
-        total = np.bincount(owner, weights=isi, minlength=n)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.where(n_isi > 0, total / np.maximum(n_isi, 1), np.nan)
-            dev2 = np.bincount(owner, weights=(isi - mean[owner]) ** 2, minlength=n)
-            std = np.sqrt(dev2 / np.maximum(n_isi, 1))
-        if "isi" in names:
-            out["isi"] = mean
-        if "cv" in names:
-            out["cv"] = np.where(n_isi >= 2, std / np.where(n_isi >= 2, mean, 1.0), np.nan)
+        out["latency"] = analysis.first_spike_latency(ev)
+    if "isi" in names:
+        out["isi"] = analysis.isi_stats(ev)[0]
+    if "cv" in names:
+        out["cv"] = analysis.cv_isi(ev)
     if "spike_times" in names:
-        width = int(counts.max()) if n else 0
-        padded = np.full((n, width), np.nan)
-        rank = np.arange(idx.size) - start[idx]
-        padded[idx, rank] = times
-        out["spike_times"] = padded
+        out["spike_times"] = analysis.padded_spike_times(ev)
     return out
 
 
