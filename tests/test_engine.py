@@ -304,10 +304,12 @@ def test_result_memory_is_events_not_a_raster():
 
 
 def test_float32_engine_agrees_with_reference_to_float32_round_off():
+    """Spike times agree to a few float32 ulps of t; traces to that difference times the
+    membrane's slope (about 30 /s here, so 1e-7 s becomes a few 1e-6 in v)."""
     model = ns.LIF(tau_syn=3e-3, t_ref=1e-3)
     x = torch.rand(400, 3, generator=torch.Generator().manual_seed(3)) * 3
     a = ns.simulate(model, x, 5e-4, record=("v", "i"))
     b = ns.simulate(model, x, 5e-4, record=("v", "i"), backend="reference")
     np.testing.assert_array_equal(a.spike_index, b.spike_index)
     np.testing.assert_allclose(a.spike_time, b.spike_time, rtol=0, atol=1e-7)
-    torch.testing.assert_close(a.v, b.v, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(a.v, b.v, rtol=1e-5, atol=1e-5)

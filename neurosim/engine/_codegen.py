@@ -540,7 +540,7 @@ def _kernel(spec: Spec, xs: list[str]) -> list[str]:
         if ir.spiking:
             # bitwise operators and selects only: no branch in the vectorised loop
             emit(L, f"d = _d({', '.join(ys)}, P, mp)", "free = RR[j] <= zero",
-                 "spk = d > 0" + (" & below" if ir.crossing_only else ""),
+                 "spk = (d > 0)" + (" & below" if ir.crossing_only else ""),
                  f"z = _reset({', '.join(ys)}, P, mp)",
                  "c0 = free & (not spk)", "c1 = free & spk & grid",
                  "FL[j] = 2 - 2 * np.int8(c0) - np.int8(c1)")

@@ -68,6 +68,13 @@ class Sym:
         raise TraceError("a model method branches on a state or parameter value "
                          "(Python `if` on a tensor); use torch.where instead")
 
+    def _reduction(self, *args, **kwargs):
+        raise TraceError("a model method reduced a state or parameter over neurons (.any(), "
+                         ".sum(), ...), usually for a Python `if` on a tensor; the compiled "
+                         "engine traces one element at a time: use torch.where instead")
+
+    any = all = sum = mean = max = min = item = tolist = _reduction
+
     def __float__(self) -> float:
         if self.op == "const":
             return float(self.args[0])
