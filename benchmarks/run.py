@@ -104,13 +104,27 @@ def interleaved_medians(fns: dict[str, Callable[[], object]], repeats: int) -> d
 
 
 # -- case (a): simulation of a LIF population -----------------------------------------------
+#: case (a)'s LIF: tau_mem 10 ms at dt = 1 ms (the issue-14 setting), subtractive reset
+TAU_A = 10e-3
+BETA_A = math.exp(-DT / TAU_A)
+#: the two drives of case (a): constant per neuron, 1 + spread * uniform; about 40 Hz
+#: (a realistic cortical rate) and about 300 Hz (a stress case for the spike bookkeeping)
+DRIVES_A = {"40Hz": 0.2, "300Hz": 6.0}
+
+
 def population(lib: str, u: torch.Tensor) -> Callable[[], object] | None:
-    """A closure simulating ``u`` ([T, 1, N] currents) with a LIF population of ``lib``."""
+    """A closure simulating ``u`` ([T, 1, N] currents) with a LIF population of ``lib``.
+
+    ``neurosim`` is the public call, ``neurosim.simulate(..., record=None)``, with its
+    default outputs: spike events, read back as time-sorted ``spike_index`` /
+    ``spike_time`` (what a user's analysis touches first). ``neurosim-fused`` is the
+    kernel alone (``neurosim.fused.run``, a dense raster): the ceiling of the public call.
+    """
     T, _, N = u.shape
     if lib.startswith("neurosim"):
         import neurosim as ns
 
-        model = ns.LIF(tau_mem=TAU, reset="subtract")
+        model = ns.LIF(tau_mem=TAU_A, reset="subtract")
         method = ns.ExactExponential(precise=False)
         if lib.startswith("neurosim-fused"):
             from neurosim import fused
@@ -118,17 +132,22 @@ def population(lib: str, u: torch.Tensor) -> Callable[[], object] | None:
             # "-uint8": the 0/1 raster as uint8, a quarter of the output memory and bandwidth
             spike_dtype = torch.uint8 if lib.endswith("uint8") else None
             return lambda: fused.run(model, u, DT, method, spike_dtype=spike_dtype).spikes
-        return lambda: ns.simulate(model, u, DT, method, record=None,
-                                   backend="reference").spikes
+        backend = "reference" if lib == "neurosim-reference" else "auto"
+
+        def run_public():
+            res = ns.simulate(model, u, DT, method, record=None, backend=backend)
+            return res.spike_index, res.spike_time
+
+        return run_public
     if lib == "snntorch":
         import snntorch as snn
 
         def run_snntorch():
-            lif = snn.Leaky(beta=BETA)
+            lif = snn.Leaky(beta=BETA_A, reset_mechanism="subtract")
             mem = torch.zeros(1, N)
             out = []
             for t in range(T):
-                spk, mem = lif(u[t], mem)
+                spk, mem = lif(u[t] * (1 - BETA_A), mem)
                 out.append(spk)
             return torch.stack(out)
 
@@ -136,7 +155,7 @@ def population(lib: str, u: torch.Tensor) -> Callable[[], object] | None:
     if lib == "norse":
         from norse.torch import LIFBoxCell, LIFBoxParameters
 
-        cell = LIFBoxCell(LIFBoxParameters(tau_mem_inv=torch.tensor(1 / TAU)), dt=DT)
+        cell = LIFBoxCell(LIFBoxParameters(tau_mem_inv=torch.tensor(1 / TAU_A)), dt=DT)
 
         def run_norse():
             state = None
@@ -150,7 +169,7 @@ def population(lib: str, u: torch.Tensor) -> Callable[[], object] | None:
     if lib == "sinabs":
         import sinabs.layers as sl
 
-        layer = sl.LIF(tau_mem=TAU / DT, norm_input=True)
+        layer = sl.LIF(tau_mem=TAU_A / DT, norm_input=True)
         ub = u.permute(1, 0, 2)  # sinabs wants [batch, time, ...]
 
         def run_sinabs():
@@ -161,7 +180,7 @@ def population(lib: str, u: torch.Tensor) -> Callable[[], object] | None:
     if lib == "spikingjelly":
         from spikingjelly.activation_based import functional, neuron
 
-        node = neuron.LIFNode(tau=TAU / DT, step_mode="m")
+        node = neuron.LIFNode(tau=TAU_A / DT, step_mode="m", v_reset=None)
 
         def run_spikingjelly():
             functional.reset_net(node)
@@ -172,27 +191,44 @@ def population(lib: str, u: torch.Tensor) -> Callable[[], object] | None:
 
 
 def case_a(libs: list[str], sizes: list[tuple[int, int]], repeats: int) -> list[dict]:
+    """LIF populations through each library's public call, at two firing rates."""
+    import neurosim as ns
+
     rows = []
-    for N, T in sizes:
-        gen = torch.Generator().manual_seed(0)
-        u = torch.rand(T, 1, N, generator=gen) * 2.5 / 20  # ~ threshold crossing drive
-        u.mul_(20)  # values up to 2.5: a fraction of the neurons fire
-        fns = {}
-        for lib in libs:
-            if lib == "neurosim-reference" and N * T > 2e8:
-                continue  # minutes per run; its cost per step is in case (c)
-            fn = population(lib, u)
-            if fn is not None:
-                fns[lib] = fn
-        with torch.no_grad():
-            secs = interleaved_medians(fns, repeats)
-        for lib, sec in secs.items():
-            rows.append({"case": "a", "lib": lib, "N": N, "T": T, "seconds": sec,
-                         "neuron_steps_per_s": N * T / sec})
-            print(f"  (a) N={N:>8} T={T:>5} {lib:<20} {N * T / sec:10.3e} neuron-steps/s",
-                  flush=True)
-        del fns
-        del u
+    for drive_name, spread in DRIVES_A.items():
+        for N, T in sizes:
+            gen = torch.Generator().manual_seed(0)
+            level = 1.0 + spread * torch.rand(N, generator=gen)
+            u = level.expand(T, 1, N).contiguous()  # every library reads a [T, 1, N] tensor
+            with torch.no_grad():
+                probe = ns.simulate(ns.LIF(tau_mem=TAU_A, reset="subtract"), u, DT,
+                                    ns.ExactExponential(precise=False), record=None)
+            rate = probe.n_spikes / (N * T * DT)
+            fns = {}
+            for lib in libs:
+                if lib == "neurosim-reference" and N * T > 2e8:
+                    continue  # minutes per run; its cost per step is in case (c)
+                fn = population(lib, u)
+                if fn is not None:
+                    fns[lib] = fn
+            with torch.no_grad():
+                secs = interleaved_medians(fns, repeats)
+            for lib, sec in secs.items():
+                rows.append({"case": "a", "drive": drive_name, "rate_hz": rate, "lib": lib,
+                             "N": N, "T": T, "seconds": sec,
+                             "neuron_steps_per_s": N * T / sec})
+                print(f"  (a) {drive_name:>5} ({rate:5.1f} Hz) N={N:>8} T={T:>5} {lib:<22} "
+                      f"{N * T / sec:10.3e} neuron-steps/s", flush=True)
+            if "neurosim" in secs and "neurosim-fused" in secs:
+                over = secs["neurosim"] / secs["neurosim-fused"] - 1.0
+                print(f"      public call over the kernel (simulate vs fused.run): "
+                      f"{100 * over:+.0f} %", flush=True)
+            peers = [secs[p] for p in secs if not p.startswith("neurosim")]
+            if "neurosim" in secs and peers:
+                print(f"      neurosim.simulate vs the best peer: "
+                      f"{min(peers) / secs['neurosim']:.2f}x", flush=True)
+            del fns
+            del u
     return rows
 
 
@@ -602,9 +638,12 @@ def case_lif_poisson(sizes: list[int], duration: float, repeats: int) -> list[di
 def table(rows: list[dict]) -> str:
     lines = []
     peers = set(PEERS)
-    a = [r for r in rows if r["case"] == "a"]
-    if a:
-        lines.append("(a) LIF population, batch 1, simulation only: neuron-steps/s "
+    for drive in DRIVES_A:
+        a = [r for r in rows if r["case"] == "a" and r.get("drive") == drive]
+        if not a:
+            continue
+        rate = statistics.mean(r["rate_hz"] for r in a)
+        lines.append(f"(a) LIF population at {rate:.0f} Hz, batch 1: neuron-steps/s "
                      "(x best peer)")
         sizes = sorted({(r["N"], r["T"]) for r in a})
         libs = list(dict.fromkeys(r["lib"] for r in a))
@@ -623,6 +662,7 @@ def table(rows: list[dict]) -> str:
                 ratio = f" ({v / best:.1f}x)" if best else ""
                 cells.append(f"{v:.2e}{ratio}")
             lines.append(f"| {lib} | " + " | ".join(cells) + " |")
+        lines.append("")
     b = [r for r in rows if r["case"] == "b"]
     if b:
         best = min((r["ms_per_step"] for r in b if r["lib"] in peers), default=None)
@@ -739,7 +779,7 @@ def main(argv: list[str] | None = None) -> None:
     PEER_PYTHON["nest"] = args.nest_python
     PEER_TIMEOUT, SLOW_LIMIT = args.peer_timeout, args.slow_limit
     versions = available()
-    libs = ["neurosim-fused", "neurosim-fused-uint8", "neurosim-reference"]
+    libs = ["neurosim", "neurosim-fused", "neurosim-fused-uint8", "neurosim-reference"]
     for peer in PEERS:
         if versions[peer].startswith("unavailable"):
             print(f"skipping {peer}: {versions[peer]}")

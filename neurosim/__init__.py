@@ -9,7 +9,10 @@ simulates (traces, precise spike times) and trains (surrogate gradients).
 >>> res.spike_times[0]
 """
 
-from . import analysis, conventions, fused, inputs, nn, plot, surrogate, sweep
+import importlib
+from typing import Any
+
+from . import surrogate
 from .integrators import (
     RK4,
     Adaptive,
@@ -19,8 +22,6 @@ from .integrators import (
     Integrator,
     get_integrator,
 )
-from .io import load_result as load
-from .io import save_result as save
 from .models import (
     ALIF,
     EIF,
@@ -43,9 +44,30 @@ from .simulation import simulate
 from .state import State
 from .step import Step, discretise
 from .surrogate import spike_fn
-from .sweep import Sweep, run_sweep
 
 __version__ = "0.1.0"
+
+#: submodules and names loaded on first use, so ``import neurosim`` stays light (no
+#: matplotlib, xarray or the nn/sweep machinery until they are touched)
+_LAZY_MODULES = ("analysis", "conventions", "engine", "fused", "inputs", "io", "nir", "nn",
+                 "plot", "sweep", "units", "loop", "result", "errors")
+_LAZY_NAMES = {"Sweep": ("sweep", "Sweep"), "run_sweep": ("sweep", "run_sweep"),
+               "load": ("io", "load_result"), "save": ("io", "save_result")}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f".{name}", __name__)
+    if name in _LAZY_NAMES:
+        module, attr = _LAZY_NAMES[name]
+        value = getattr(importlib.import_module(f".{module}", __name__), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'neurosim' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY_MODULES) | set(_LAZY_NAMES))
 
 __all__ = [
     "ALIF", "IF", "LI", "LIF", "RK4", "Adaptive", "Euler", "ExactExponential", "Integrator",

@@ -21,7 +21,7 @@ A run configuration has three tables (time in seconds)::
 Every error is a :class:`ConfigError` (a ``ValueError``) whose message names the bad
 key as ``table.key``. :func:`model_classes` and :func:`model_parameters` describe the
 models generically from their dataclass fields and docstrings, so models added to
-``neurosim.__all__`` later appear without changes here.
+the registry (:func:`neurosim.models.register_model`) appear without changes here.
 """
 
 from __future__ import annotations
@@ -56,16 +56,10 @@ class ConfigError(ValueError):
 # model introspection
 # --------------------------------------------------------------------------------------
 def model_classes() -> dict[str, type[NeuronModel]]:
-    """Every concrete model class exported by :mod:`neurosim` (its ``__all__``), by name."""
-    import neurosim
+    """The registered model classes by name (:data:`neurosim.models.REGISTRY`), sorted."""
+    from .models import REGISTRY
 
-    out = {}
-    for name in getattr(neurosim, "__all__", ()):
-        obj = getattr(neurosim, name, None)
-        if (inspect.isclass(obj) and issubclass(obj, NeuronModel) and obj is not NeuronModel
-                and dataclasses.is_dataclass(obj)):
-            out[name] = obj
-    return dict(sorted(out.items()))
+    return dict(sorted(REGISTRY.items()))
 
 
 @dataclass(frozen=True)
