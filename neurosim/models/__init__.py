@@ -31,5 +31,5 @@ def register_model(cls: type[NeuronModel]) -> type[NeuronModel]:
 
 
 __all__ = ["REGISTRY", "register_model", "ALIF", "EIF", "IF", "IZHIKEVICH_PRESETS", "LI",
-           "LIF", "NAUD_PRESETS", "QIF", "AdEx", "CobaLIF", "Cooldown", "Discontinuous", "HodgkinHuxley", "Izhikevich", "LinearSystem",
-           "NeuronModel", "NoReset"]
+           "LIF", "NAUD_PRESETS", "QIF", "AdEx", "CobaLIF", "Cooldown", "Discontinuous",
+           "HodgkinHuxley", "Izhikevich", "LinearSystem", "NeuronModel", "NoReset"]
