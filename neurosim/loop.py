@@ -83,14 +83,19 @@ def backend_for(step: Step, u: torch.Tensor, state: State, *,
     if backend in ("auto", "engine"):
         reason = _engine_reason(step, u, state, recurrent)
         if reason is None:
-            return "engine"
+            if backend == "engine":
+                return "engine"
+            from . import engine
+
+            # a short run finishes on the reference loop before a new kernel compiles
+            return "engine" if engine.worth_compiling(step, u) else "reference"
         if backend == "engine":
             raise ValueError(f"backend='engine' cannot run this configuration: {reason}")
-    reason = _fused_reason(step, u, recurrent)
-    if reason is None:
+    if _fused_reason(step, u, recurrent) is None:
         return "fused"
     if backend == "fused":
-        raise ValueError(f"backend='fused' cannot run this configuration: {reason}")
+        raise ValueError(f"backend='fused' cannot run this configuration: "
+                         f"{_fused_reason(step, u, recurrent)}")
     return "reference"
 
 
@@ -121,7 +126,9 @@ def run_steps(
             ``None`` when the engine runs; the events carry the spikes).
         progress: show a progress bar.
         backend: ``"auto"`` (the engine without gradients, the fused kernels with them
-            where they apply, else the reference loop), ``"engine"``, ``"fused"`` or
+            where they apply, else the reference loop; a short run whose kernel is not
+            compiled yet runs on the reference loop, which finishes before a compile
+            would: :func:`neurosim.engine.worth_compiling`), ``"engine"``, ``"fused"`` or
             ``"reference"``; a requested back end that cannot run raises ``ValueError``
             saying why.
         check_finite: raise ``ValueError`` if ``input`` holds NaN or infinity (the

@@ -52,7 +52,7 @@ def compare(model: NeuronModel, method: str, *, T: int = 300, N: int = 6, dt: fl
     step = ns.discretise(model, dt, method, **kw)
     state = model.initial_state((N,), dtype=F64)
     names = tuple(record) if record else model.state_names
-    assert backend_for(step, u, state) == "engine"
+    assert backend_for(step, u, state, backend="engine") == "engine"
     a = run_steps(step, u, state, names, events=True, backend="engine")
     b = run_steps(step, u, state, names, events=True, backend="reference")
     ia, ta = sort_events(a.events, dt)
@@ -202,6 +202,22 @@ def test_untraceable_model_falls_back_to_the_reference_loop():
     assert res.n_spikes >= 0
 
 
+def test_short_runs_do_not_wait_for_a_compile(tmp_path, monkeypatch):
+    """auto: a run the reference loop finishes before a compile would runs there; once the
+    kernel exists (or the run is long) the engine takes over."""
+    monkeypatch.setenv("NEUROSIM_CACHE_DIR", str(tmp_path))  # nothing compiled here yet
+    model = ns.LIF(tau_syn=4e-3, reset="subtract")  # a structure no other test compiles
+    step = ns.discretise(model, 1e-4, "euler")
+    short = torch.ones(50, 3, dtype=F64)
+    state = model.initial_state((3,), dtype=F64)
+    assert not engine.is_compiled(step, F64)
+    assert backend_for(step, short, state) == "reference"
+    assert backend_for(step, torch.ones(200_000, 3, dtype=F64), state) == "engine"
+    run_steps(step, short, state, backend="engine")  # compiles
+    assert engine.is_compiled(step, F64)
+    assert backend_for(step, short, state) == "engine"
+
+
 def test_gradients_use_the_autograd_paths():
     model = ns.AdEx()
     u = torch.full((20, 2), 800.0, dtype=F64, requires_grad=True)
@@ -276,26 +292,29 @@ def test_event_buffer_grows_and_keeps_order():
 def test_continuation_progress_threads_and_strided_input():
     model = ns.AdEx(a=torch.linspace(0.0, 8.0, 130, dtype=F64))
     drive = torch.linspace(300, 1500, 130, dtype=F64).expand(400, 130)  # stride 0 in time
-    whole = ns.simulate(model, drive, 1e-4, method="rk4", record=("v", "w"))
-    half = ns.simulate(model, drive[:200], 1e-4, method="rk4", record=("v", "w"))
-    rest = ns.simulate(model, drive[200:], 1e-4, method="rk4", record=("v", "w"),
-                       state=half.final_state)
+    opts = {"method": "rk4", "backend": "engine"}
+    whole = ns.simulate(model, drive, 1e-4, record=("v", "w"), **opts)
+    half = ns.simulate(model, drive[:200], 1e-4, record=("v", "w"), **opts)
+    rest = ns.simulate(model, drive[200:], 1e-4, record=("v", "w"), state=half.final_state,
+                       **opts)
     torch.testing.assert_close(torch.cat([half.v, rest.v]), whole.v, rtol=0, atol=0)
-    chunked = ns.simulate(model, drive, 1e-4, method="rk4", record="v", progress=True)
+    chunked = ns.simulate(model, drive, 1e-4, record="v", progress=True, **opts)
     torch.testing.assert_close(chunked.v, whole.v, rtol=0, atol=0)
     np.testing.assert_array_equal(chunked.spike_index, whole.spike_index)
     one = run_steps(ns.discretise(model, 1e-4, "rk4"), drive,
-                    model.initial_state((130,), dtype=F64), ("v",), events=True)
+                    model.initial_state((130,), dtype=F64), ("v",), events=True,
+                    backend="engine")
     torch.testing.assert_close(one.traces["v"], whole.v, rtol=0, atol=0)
     # one value per step for every neuron (stride 0 over neurons)
     per_step = torch.linspace(800, 900, 400, dtype=F64)[:, None].expand(400, 130)
-    a = ns.simulate(model, per_step, 1e-4, method="rk4")
-    b = ns.simulate(model, per_step.contiguous(), 1e-4, method="rk4")
+    a = ns.simulate(model, per_step, 1e-4, **opts)
+    b = ns.simulate(model, per_step.contiguous(), 1e-4, **opts)
     torch.testing.assert_close(a.v, b.v, rtol=0, atol=0)
 
 
 def test_result_memory_is_events_not_a_raster():
-    res = ns.simulate(ns.LIF(), torch.full((500, 1000), 1.5), 1e-4, record=None)
+    res = ns.simulate(ns.LIF(), torch.full((500, 1000), 1.5), 1e-4, record=None,
+                      backend="engine")
     assert res._spikes is None  # no [T, N] raster was built
     dense = res.spikes  # built on demand, equal to the counts
     assert dense.shape == (500, 1000)
@@ -308,7 +327,7 @@ def test_float32_engine_agrees_with_reference_to_float32_round_off():
     membrane's slope (about 30 /s here, so 1e-7 s becomes a few 1e-6 in v)."""
     model = ns.LIF(tau_syn=3e-3, t_ref=1e-3)
     x = torch.rand(400, 3, generator=torch.Generator().manual_seed(3)) * 3
-    a = ns.simulate(model, x, 5e-4, record=("v", "i"))
+    a = ns.simulate(model, x, 5e-4, record=("v", "i"), backend="engine")
     b = ns.simulate(model, x, 5e-4, record=("v", "i"), backend="reference")
     np.testing.assert_array_equal(a.spike_index, b.spike_index)
     np.testing.assert_allclose(a.spike_time, b.spike_time, rtol=0, atol=1e-7)

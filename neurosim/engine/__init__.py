@@ -149,6 +149,40 @@ def why_not(step: Step, u: torch.Tensor, state: State | None = None) -> str | No
     return None
 
 
+#: rough cost of one reference-loop step (s) per method, for small populations; used to
+#: decide whether compiling a kernel pays off for a run (see :func:`worth_compiling`)
+_REFERENCE_STEP_S = {"euler": 1e-4, "rk4": 3e-4, "exponential_euler": 2e-4, "exact": 1.5e-4,
+                     "adaptive": 3e-3}
+#: rough cost of compiling a kernel (s) on a 2-core machine
+_COMPILE_S = {"adaptive": 8.0}
+
+
+def is_compiled(step: Step, dtype: torch.dtype) -> bool:
+    """Whether the kernel for ``step`` and ``dtype`` is in memory or in the disk cache."""
+    try:
+        ir = _ir(step.model, dtype)
+    except TraceError:
+        return False
+    return C.is_compiled(C.Spec(ir, method_name(step), dtype))
+
+
+def worth_compiling(step: Step, u: torch.Tensor) -> bool:
+    """Whether compiling a kernel (seconds, once) beats the reference loop for this run.
+
+    Always true where the kernel is already compiled (in this process or on disk);
+    otherwise the reference loop's estimated time must exceed half a compile.
+    """
+    if is_compiled(step, u.dtype):
+        return True
+    method = method_name(step)
+    per_step = _REFERENCE_STEP_S.get(method, 1e-4)
+    if getattr(step.integrator, "precise", False):
+        per_step *= 3
+    elements = u[0].numel()
+    estimate = u.shape[0] * per_step * (1.0 + elements / 20_000)
+    return estimate > 0.5 * _COMPILE_S.get(method, 4.0)
+
+
 def _rows(model, ir: ModelIR, method: str, flow, dt: float, shape: torch.Size,
           dtype: torch.dtype) -> torch.Tensor:
     """Coefficient rows ``P`` [n_rows, 1 or M]: parameters, t_ref, and exact propagators."""
@@ -410,4 +444,4 @@ def _raise(status: int, info: np.ndarray, step: Step, names, t0: int, X) -> None
     raise RuntimeError(f"engine kernel failed with status {status}")
 
 
-__all__ = ["EngineOutput", "Events", "run", "why_not"]
+__all__ = ["EngineOutput", "Events", "is_compiled", "run", "why_not", "worth_compiling"]

@@ -694,6 +694,24 @@ _LOADED: dict[str, object] = {}
 _LOCK = threading.Lock()
 
 
+def _key(src: str) -> str:
+    return hashlib.sha256(f"{VERSION}\n{src}".encode()).hexdigest()[:20]
+
+
+def source_key(spec: Spec) -> str:
+    """The cache key of ``spec``'s kernel (a hash of its generated source)."""
+    return _key(generate(spec))
+
+
+def is_compiled(spec: Spec) -> bool:
+    """Whether ``spec``'s kernel is loaded in this process or has machine code on disk."""
+    key = source_key(spec)
+    if key in _LOADED:
+        return True
+    pycache = cache_dir() / "__pycache__"
+    return pycache.is_dir() and any(pycache.glob(f"nk_{key}.kernel-*.nbi"))
+
+
 def load(spec: Spec, announce=None):
     """The compiled kernel module for ``spec`` (generated, written and imported once).
 
@@ -701,7 +719,7 @@ def load(spec: Spec, announce=None):
     disk cache (first use of a model structure and method).
     """
     src = generate(spec)
-    key = hashlib.sha256(f"{VERSION}\n{src}".encode()).hexdigest()[:20]
+    key = _key(src)
     with _LOCK:
         mod = _LOADED.get(key)
         if mod is not None:
