@@ -42,6 +42,9 @@ autodoc_typehints = "signature"
 autodoc_class_signature = "separated"
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
+# "Attributes:" sections as fields of the class, not object descriptions that would clash
+# with the documented properties and NamedTuple fields of the same names
+napoleon_use_ivar = True
 napoleon_use_rtype = False
 
 html_theme = "furo" if importlib.util.find_spec("furo") else "alabaster"
