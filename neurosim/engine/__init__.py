@@ -151,7 +151,7 @@ def why_not(step: Step, u: torch.Tensor, state: State | None = None) -> str | No
 
 #: rough cost of one reference-loop step (s) per method, for small populations; used to
 #: decide whether compiling a kernel pays off for a run (see :func:`worth_compiling`)
-_REFERENCE_STEP_S = {"euler": 1e-4, "rk4": 3e-4, "exponential_euler": 2e-4, "exact": 1.5e-4,
+_REFERENCE_STEP_S = {"euler": 3e-4, "rk4": 6e-4, "exponential_euler": 4e-4, "exact": 3e-4,
                      "adaptive": 3e-3}
 #: rough cost of compiling a kernel (s) on a 2-core machine
 _COMPILE_S = {"adaptive": 8.0}
@@ -170,7 +170,8 @@ def worth_compiling(step: Step, u: torch.Tensor) -> bool:
     """Whether compiling a kernel (seconds, once) beats the reference loop for this run.
 
     Always true where the kernel is already compiled (in this process or on disk);
-    otherwise the reference loop's estimated time must exceed half a compile.
+    otherwise the reference loop's estimated time must exceed a quarter of a compile (a
+    compiled kernel is kept on disk, so compiling is an investment in later runs too).
     """
     if is_compiled(step, u.dtype):
         return True
@@ -180,7 +181,7 @@ def worth_compiling(step: Step, u: torch.Tensor) -> bool:
         per_step *= 3
     elements = u[0].numel()
     estimate = u.shape[0] * per_step * (1.0 + elements / 20_000)
-    return estimate > 0.5 * _COMPILE_S.get(method, 4.0)
+    return estimate > 0.25 * _COMPILE_S.get(method, 4.0)
 
 
 def _rows(model, ir: ModelIR, method: str, flow, dt: float, shape: torch.Size,
