@@ -203,7 +203,8 @@ def test_models_lists_every_exported_model_with_units(capsys):
     assert "unknown model 'Nope'" in capsys.readouterr().err
 
 
-def test_models_picks_up_a_model_exported_later(monkeypatch):
+def test_models_picks_up_a_model_registered_later(monkeypatch):
+    """Registration is explicit (neurosim.models.register_model), not a scan of __all__."""
     from dataclasses import dataclass
 
     @dataclass(frozen=True, eq=False)
@@ -216,9 +217,18 @@ def test_models_picks_up_a_model_exported_later(monkeypatch):
 
         tau_toy: float = 3.0
 
-    monkeypatch.setattr(neurosim, "Toy", Toy, raising=False)
+    from neurosim.models import REGISTRY, register_model
+
     monkeypatch.setattr(neurosim, "__all__", [*neurosim.__all__, "Toy"])
+    monkeypatch.setattr(neurosim, "Toy", Toy, raising=False)
+    assert "Toy" not in model_classes()  # exporting a name registers nothing
+    monkeypatch.setitem(REGISTRY, "Toy", Toy)
+    REGISTRY.pop("Toy")
+    assert register_model(Toy) is Toy
+    monkeypatch.setitem(REGISTRY, "Toy", Toy)  # removed again when the test ends
     assert "Toy" in model_classes()
+    with pytest.raises(ValueError, match="already registered"):
+        register_model(type("Toy", (neurosim.LIF,), {}))
     text = describe_models(["Toy"])
     assert "tau_toy" in text and " ms " in text and "tau_mem" in text
 

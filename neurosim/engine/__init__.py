@@ -221,6 +221,8 @@ def _flat_input(u: torch.Tensor, shape: torch.Size) -> tuple[np.ndarray, int, in
     """
     T = u.shape[0]
     M = shape.numel()
+    if T == 0 or M == 0:  # nothing to read
+        return np.zeros(1, dtype=u.detach().numpy().dtype), 0, 0, 0
     flat = u.detach().expand(T, *shape).reshape(T, M)
     st_t, st_m = flat.stride()
     if st_t < 0 or st_m < 0:
