@@ -74,9 +74,9 @@ def _engine_reason(step: Step, u: torch.Tensor, state: State,
     return engine.why_not(step, u, state)
 
 
-def backend_for(step: Step, u: torch.Tensor, state: State, *,
-                recurrent: torch.Tensor | None = None, backend: str = "auto") -> str:
-    """The back end :func:`run_steps` uses (``ValueError`` if a requested one cannot run)."""
+def _choose(step: Step, u: torch.Tensor, state: State, *,
+            recurrent: torch.Tensor | None = None, backend: str = "auto") -> str:
+    """:func:`backend_for`, with ``"short"``: the reference loop instead of a first compile."""
     check_choice("backend", backend, BACKENDS)
     if backend == "reference":
         return "reference"
@@ -87,8 +87,8 @@ def backend_for(step: Step, u: torch.Tensor, state: State, *,
                 return "engine"
             from . import engine
 
-            # a short run finishes on the reference loop before a new kernel compiles
-            return "engine" if engine.worth_compiling(step, u) else "reference"
+            # a first short run finishes on the reference loop before a new kernel compiles
+            return "engine" if engine.worth_compiling(step, u) else "short"
         if backend == "engine":
             raise ValueError(f"backend='engine' cannot run this configuration: {reason}")
     if _fused_reason(step, u, recurrent) is None:
@@ -97,6 +97,13 @@ def backend_for(step: Step, u: torch.Tensor, state: State, *,
         raise ValueError(f"backend='fused' cannot run this configuration: "
                          f"{_fused_reason(step, u, recurrent)}")
     return "reference"
+
+
+def backend_for(step: Step, u: torch.Tensor, state: State, *,
+                recurrent: torch.Tensor | None = None, backend: str = "auto") -> str:
+    """The back end :func:`run_steps` uses (``ValueError`` if a requested one cannot run)."""
+    chosen = _choose(step, u, state, recurrent=recurrent, backend=backend)
+    return "reference" if chosen == "short" else chosen
 
 
 def run_steps(
@@ -142,7 +149,12 @@ def run_steps(
     """
     u = input
     record = tuple(record)
-    chosen = backend_for(step, u, state, recurrent=recurrent, backend=backend)
+    chosen = _choose(step, u, state, recurrent=recurrent, backend=backend)
+    if chosen == "short":
+        from . import engine
+
+        engine.defer(step, u)  # the next run of this structure compiles
+        chosen = "reference"
     if chosen == "engine":
         from . import engine
 

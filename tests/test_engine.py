@@ -212,10 +212,12 @@ def test_short_runs_do_not_wait_for_a_compile(tmp_path, monkeypatch):
     state = model.initial_state((3,), dtype=F64)
     assert not engine.is_compiled(step, F64)
     assert backend_for(step, short, state) == "reference"
+    assert backend_for(step, short, state) == "reference"  # asking changes nothing
     assert backend_for(step, torch.ones(200_000, 3, dtype=F64), state) == "engine"
-    run_steps(step, short, state, backend="engine")  # compiles
+    assert run_steps(step, short, state).backend == "reference"  # the first short run
+    assert backend_for(step, short, state) == "engine"  # the second one compiles
+    assert run_steps(step, short, state).backend == "engine"
     assert engine.is_compiled(step, F64)
-    assert backend_for(step, short, state) == "engine"
 
 
 def test_gradients_use_the_autograd_paths():

@@ -154,7 +154,7 @@ def why_not(step: Step, u: torch.Tensor, state: State | None = None) -> str | No
 _REFERENCE_STEP_S = {"euler": 3e-4, "rk4": 6e-4, "exponential_euler": 4e-4, "exact": 3e-4,
                      "adaptive": 3e-3}
 #: rough cost of compiling a kernel (s) on a 2-core machine
-_COMPILE_S = {"adaptive": 8.0}
+_COMPILE_S = {"adaptive": 12.0}
 
 
 def is_compiled(step: Step, dtype: torch.dtype) -> bool:
@@ -166,12 +166,26 @@ def is_compiled(step: Step, dtype: torch.dtype) -> bool:
     return C.is_compiled(C.Spec(ir, method_name(step), dtype))
 
 
-def worth_compiling(step: Step, u: torch.Tensor) -> bool:
-    """Whether compiling a kernel (seconds, once) beats the reference loop for this run.
+#: per kernel key: runs this process sent to the reference loop instead of compiling
+_DEFERRED: dict[str, int] = {}
 
-    Always true where the kernel is already compiled (in this process or on disk);
-    otherwise the reference loop's estimated time must exceed a quarter of a compile (a
-    compiled kernel is kept on disk, so compiling is an investment in later runs too).
+
+def _spec_key(step: Step, dtype: torch.dtype) -> str | None:
+    try:
+        ir = _ir(step.model, dtype)
+    except TraceError:
+        return None
+    return C.source_key(C.Spec(ir, method_name(step), dtype))
+
+
+def worth_compiling(step: Step, u: torch.Tensor) -> bool:
+    """Whether to run on the engine now rather than on the reference loop.
+
+    True where the kernel is already compiled (in this process or on disk), where the
+    reference loop's estimated time exceeds half a compile (about 2-8 s here), and from
+    the second run of the same model structure and method in a process (repeated runs
+    and sweeps pay the compile once; the kernel then stays on disk). So a single short
+    run, such as a first try in a notebook, never waits for a compile.
     """
     if is_compiled(step, u.dtype):
         return True
@@ -181,7 +195,16 @@ def worth_compiling(step: Step, u: torch.Tensor) -> bool:
         per_step *= 3
     elements = u[0].numel()
     estimate = u.shape[0] * per_step * (1.0 + elements / 20_000)
-    return estimate > 0.25 * _COMPILE_S.get(method, 4.0)
+    if estimate > 0.5 * _COMPILE_S.get(method, 6.0):
+        return True
+    return _DEFERRED.get(_spec_key(step, u.dtype) or "", 0) > 0
+
+
+def defer(step: Step, u: torch.Tensor) -> None:
+    """Note a run sent to the reference loop by :func:`worth_compiling` (the next compiles)."""
+    key = _spec_key(step, u.dtype)
+    if key is not None:
+        _DEFERRED[key] = _DEFERRED.get(key, 0) + 1
 
 
 def _rows(model, ir: ModelIR, method: str, flow, dt: float, shape: torch.Size,
@@ -447,4 +470,5 @@ def _raise(status: int, info: np.ndarray, step: Step, names, t0: int, X) -> None
     raise RuntimeError(f"engine kernel failed with status {status}")
 
 
-__all__ = ["EngineOutput", "Events", "is_compiled", "run", "why_not", "worth_compiling"]
+__all__ = ["EngineOutput", "Events", "defer", "is_compiled", "run", "why_not",
+           "worth_compiling"]
