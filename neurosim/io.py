@@ -27,22 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .models import (
-    ALIF,
-    EIF,
-    IF,
-    LI,
-    LIF,
-    QIF,
-    AdEx,
-    CobaLIF,
-    Cooldown,
-    Discontinuous,
-    HodgkinHuxley,
-    Izhikevich,
-    NeuronModel,
-    NoReset,
-)
+from .models import REGISTRY, NeuronModel
 from .state import State
 
 #: the format name written in every header
@@ -50,12 +35,9 @@ FORMAT = "neurosim-result"
 #: the format version this module writes; it reads this version and older ones
 FORMAT_VERSION = 1
 
-#: the model classes a file may name: nothing else is ever looked up or imported
-MODEL_REGISTRY: dict[str, type[NeuronModel]] = {
-    cls.__name__: cls
-    for cls in (LI, LIF, IF, ALIF, EIF, AdEx, QIF, Izhikevich, HodgkinHuxley, CobaLIF,
-                NoReset, Cooldown, Discontinuous)
-}
+#: the model classes a file may name (neurosim.models.REGISTRY: the built-in ones and those
+#: registered with register_model); nothing else is ever looked up or imported
+MODEL_REGISTRY: dict[str, type[NeuronModel]] = REGISTRY
 
 PathLike = str | os.PathLike
 
