@@ -345,11 +345,9 @@ def run(step: Step, u: torch.Tensor, state: State, record: tuple[str, ...] = (),
     finally:
         if bar is not None:
             bar.close()
+    # thread by thread, chunk by chunk: the stable sort by step (neurosim._sort) orders
+    # each step's events by element, since threads hold increasing ranges of blocks
     parts = [p for thread in ev_parts for p in thread]
-    if len(chunks) > 1 and threads > 1:
-        # chunks of time: each thread's parts are in time order per chunk; the stable
-        # sort by step in Result restores the global order, nothing to do here
-        pass
     ev = Events(*(_join([p[q] for p in parts], dt_) for q, dt_ in
                   enumerate((np.int32, np.int32, scalar))))
     final = State({k: X[q].reshape(shape).clone() for q, k in enumerate(names)})
