@@ -698,9 +698,26 @@ def _key(src: str) -> str:
     return hashlib.sha256(f"{VERSION}\n{src}".encode()).hexdigest()[:20]
 
 
+#: generated source and its key per (traced model, method, dtype): the IR objects are
+#: cached and reused by the engine, so a repeated run generates nothing
+_SOURCES: dict[tuple, tuple[ModelIR, str, str]] = {}
+
+
+def _source(spec: Spec) -> tuple[str, str]:
+    memo = (id(spec.ir), spec.method, spec.dtype)
+    hit = _SOURCES.get(memo)
+    if hit is None or hit[0] is not spec.ir:
+        src = generate(spec)
+        hit = (spec.ir, src, _key(src))
+        if len(_SOURCES) > 512:
+            _SOURCES.clear()
+        _SOURCES[memo] = hit
+    return hit[1], hit[2]
+
+
 def source_key(spec: Spec) -> str:
     """The cache key of ``spec``'s kernel (a hash of its generated source)."""
-    return _key(generate(spec))
+    return _source(spec)[1]
 
 
 def is_compiled(spec: Spec) -> bool:
@@ -718,8 +735,7 @@ def load(spec: Spec, announce=None):
     ``announce(message)`` is called before a compilation that is not in numba's
     disk cache (first use of a model structure and method).
     """
-    src = generate(spec)
-    key = _key(src)
+    src, key = _source(spec)
     with _LOCK:
         mod = _LOADED.get(key)
         if mod is not None:
