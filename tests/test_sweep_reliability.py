@@ -533,3 +533,19 @@ def test_run_chunk_is_unchanged_for_valid_sets():
     sweep = _sweep()
     chunk = run_chunk(sweep, 0, 12)
     assert (chunk.error == "").all() and chunk.data["rate"].shape == (12,)
+
+
+def test_automatic_chunks_are_balanced_across_workers():
+    """Issue 17: 2840 sets on 2 workers were split 2234 + 606 (mostly serial)."""
+    from neurosim.sweep._run import balanced_chunk_size
+
+    size = balanced_chunk_size(2840, 2234, 2)
+    assert size == 710  # four chunks of 710: two per worker
+    for n, largest, workers in [(2840, 2234, 2), (10, 3, 4), (1, 100, 8), (1000, 1000, 1),
+                                (999, 250, 3)]:
+        size = balanced_chunk_size(n, largest, workers)
+        chunks = -(-n // size)
+        assert 1 <= size <= largest
+        assert n - (chunks - 1) * size >= size - chunks  # the last chunk is not a remnant
+        if workers > 1 and n >= 2 * workers:
+            assert chunks >= 2 * workers
