@@ -371,7 +371,10 @@ def test_cli_sweep_from_toml(tmp_path, capsys):
         chunk_size = 3
     """))
     assert cli_main([str(config), "--no-progress"]) == 0
-    assert "computed 3 chunks" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "computed 3 chunks" in out
+    figure = tmp_path / "fi_out" / "sweep.png"  # a heatmap of the rate beside the results
+    assert f"wrote {figure}" in out and figure.stat().st_size > 5000
     ds = load_results(tmp_path / "fi_out")
     direct = run_sweep(Sweep("LIF", Grid(tau_mem=[0.01, 0.02], I=np.linspace(1.5, 3.0, 4)),
                              input="I", dt=1e-3, duration=0.05, base={"t_ref": 2e-3},

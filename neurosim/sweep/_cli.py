@@ -172,6 +172,47 @@ def parse_bytes(text: str) -> int:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
+def write_plot(sweep: Any, ds: Any, path: Path) -> Path | None:
+    """Draw the first scalar measure of a grid sweep beside its results.
+
+    One swept parameter: a curve (:func:`neurosim.plot.plot_sweep_curve`); two: a heatmap
+    (:func:`neurosim.plot.plot_sweep_heatmap`); geometric grids on log axes. Returns the
+    path written, or ``None`` (another space, more axes, or no scalar measure).
+    """
+    import numpy as np
+
+    from ._measures import UNITS
+    from ._space import Grid
+
+    space = sweep.space
+    if not isinstance(space, Grid) or len(space.names) not in (1, 2):
+        return None
+    measure = next((m for m in ("rate", "count", "cv", "latency") if m in ds.data_vars
+                    and ds[m].dims == ("point",)), None)
+    if measure is None:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from .. import plot
+
+    values = np.asarray(ds[measure].values, dtype=float).reshape(space.shape)
+    unit = UNITS.get(measure, "")
+    label = f"{measure} ({unit})" if unit and unit != "1" else measure
+    axes = list(space.axes.items())
+    if len(axes) == 1:
+        (name, x), = axes
+        fig = plot.plot_sweep_curve(values, x, x_label=name, y_label=label)
+    else:
+        (ny, y), (nx, x) = axes  # row-major grid: the last name varies fastest
+        fig = plot.plot_sweep_heatmap(values, x, y, x_label=nx, y_label=ny, cbar_label=label)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
 def _command(args: argparse.Namespace) -> int:
     sweep, run = load_config(args.config, allow_modules=args.allow_modules or ())
     for key in ("out", "executor", "workers", "threads", "chunk_size", "max_result_memory"):
@@ -188,6 +229,9 @@ def _command(args: argparse.Namespace) -> int:
             print(f"warning: {w.message}", file=sys.stderr)
     print(f"computed {ds.attrs['chunks_computed']} chunks, reused {ds.attrs['chunks_loaded']}; "
           f"wrote {Path(run['out']) / 'results.nc'}")
+    figure = write_plot(sweep, ds, Path(run["out"]) / "sweep.png")
+    if figure is not None:
+        print(f"wrote {figure}")
     failed = ds.error.values != ""
     if failed.any():
         print(f"{int(failed.sum())} of {len(sweep)} parameter sets failed:", file=sys.stderr)
