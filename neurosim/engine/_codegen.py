@@ -38,7 +38,7 @@ import torch
 from ._trace import BINARY, UNARY, ModelIR, Sym
 
 #: elements per block
-BLOCK = 64
+BLOCK = 256
 #: the most spike rounds of one element within one step (precise spikes)
 MAX_ROUNDS = 10_000
 #: decorator of the small helpers: inlined by numba, so the kernel is one straight loop body.
