@@ -846,7 +846,7 @@ class Network:
                                      f"use 'exact', 'euler', 'rk4' or 'exponential_euler', "
                                      f"or backend='reference'")
                 ir = _ir(g.model, dtype)
-                mod = C.load(C.Spec(ir, method, dtype), announce=_announce)
+                mod = C.load(C.Spec(ir, method, dtype))  # only its helpers are used
                 flow = step.integrator.prepare(g.model.cast(dtype), self.dt, dtype,
                                                torch.device("cpu"))
                 P = _rows(g.model, ir, method, flow, self.dt, torch.Size([g.n]), dtype)
@@ -855,7 +855,8 @@ class Network:
                 layout.pops.append(NW.PopLayout(
                     "neuron", mod.source_path.stem, method, len(names), len(ir.params),
                     g.model.spiking, bool(g.model.crossing_only),
-                    tuple(names.index(v) for v in self._targets.get(q, [])), rec_sp, rec_rt))
+                    tuple(names.index(v) for v in self._targets.get(q, [])), rec_sp, rec_rt,
+                    hetero=P.shape[1] > 1, has_input=g.input is not None))
             elif isinstance(g, PoissonInput):
                 layout.pops.append(NW.PopLayout("poisson", record_spikes=rec_sp,
                                                 record_rate=rec_rt))

@@ -72,6 +72,10 @@ class PopLayout:
     rings: tuple[int, ...] = ()
     record_spikes: bool = False
     record_rate: bool = False
+    #: parameters differ between neurons (else the coefficient rows are read at column 0)
+    hetero: bool = True
+    #: the population has an input (else u = 0, folded into the generated code)
+    has_input: bool = True
 
 
 @dataclass
@@ -285,8 +289,9 @@ def _neuron(layout: Layout, p: int, pop: PopLayout, emit, spike) -> None:
         emit(2, f"sl{q} = t % RB{p}_{q}.shape[0]")
     emit(2, "for j in range(nb):")
     L = 3
-    emit(L, f"mp = j * ps{p}", f"u = U{p}[uo{p} + tt * ut{p} + j * um{p}]",
-         *[f"x{k} = S{p}[{k}, j]" for k in range(n)])
+    mp = f"j * ps{p}" if pop.hetero else "0"
+    uu = f"U{p}[uo{p} + tt * ut{p} + j * um{p}]" if pop.has_input else "zero"
+    emit(L, f"mp = {mp}", f"u = {uu}", *[f"x{k} = S{p}[{k}, j]" for k in range(n)])
     for q, k in enumerate(pop.rings):
         emit(L, f"x{k} = x{k} + RB{p}_{q}[sl{q}, j]", f"RB{p}_{q}[sl{q}, j] = zero")
     if pop.spiking and pop.crossing_only:
@@ -308,14 +313,13 @@ def _neuron(layout: Layout, p: int, pop: PopLayout, emit, spike) -> None:
         emit(L, f"S{p}[{k}, j] = y[{k}] if fl == 0 else (z[{k}] if fl == 1 else x{k})")
     # pass 2
     emit(2, "for j in range(nb):")
-    emit(3, f"fl = FL{p}[j]", "if fl == 0:", "    continue", f"mp = j * ps{p}")
+    emit(3, f"fl = FL{p}[j]", "if fl == 0:", "    continue", f"mp = {mp}")
     emit(3, "if fl == 1:")
     emit(4, f"R{p}[j] = P{p}[{pop.n_params}, mp]")
     spike(4, p, "j")
     emit(4, "continue")
     # the general path of a refractory neuron (grid spikes), from its saved state
-    emit(3, f"u = U{p}[uo{p} + tt * ut{p} + j * um{p}]",
-         *[f"x{k} = S{p}[{k}, j]" for k in range(n)],
+    emit(3, f"u = {uu}", *[f"x{k} = S{p}[{k}, j]" for k in range(n)],
          f"r = R{p}[j]", f"tref = P{p}[{pop.n_params}, mp]", "allowed = True")
     if pop.crossing_only:
         emit(3, f"allowed = _d_{p}({X}, P{p}, mp) <= 0")
