@@ -231,6 +231,7 @@ def generate(layout: Layout) -> str:
 
     def spike(level: int, p: int, m: str) -> None:
         pop = layout.pops[p]
+        start = len(body)
         if pop.record_spikes:
             emit(level, f"k_ = info[{2 + p}]", f"EVT{p}[k_] = t", f"EVI{p}[k_] = {m}",
                  f"info[{2 + p}] = k_ + 1")
@@ -246,6 +247,8 @@ def generate(layout: Layout) -> str:
                      f"    q_ -= {ring}.shape[0]", f"{ring}[q_, PI{r}[s_]] += W{r}[s_]")
             else:
                 emit(level + 1, f"{ring}[q{r}, PI{r}[s_]] += W{r}[s_]")
+        if len(body) == start:
+            emit(level, "pass")
 
     for p, pop in enumerate(layout.pops):
         emit(2, f"# population {p}: {pop.kind}")
