@@ -46,7 +46,7 @@ import numpy as np
 from . import _codegen as C
 
 #: network kernel source version (bump when the template changes)
-VERSION = 1
+VERSION = 2
 
 _GOLDEN = 0x9E3779B97F4A7C15
 _MASK = (1 << 64) - 1
@@ -188,7 +188,7 @@ def generate(layout: Layout) -> str:
         if pop.spiking:
             helpers += ["_d", "_reset"]
         if pop.method == "exact":
-            helpers += ["_full0"]
+            helpers += ["_full0", "_full1"]
         o += [f"{h}_{p} = _m{p}.{h}" for h in helpers]
     o += [
         "",
@@ -326,7 +326,13 @@ def _neuron(layout: Layout, p: int, pop: PopLayout, emit, spike) -> None:
          f"r = R{p}[j]", f"tref = P{p}[{pop.n_params}, mp]", "allowed = True")
     if pop.crossing_only:
         emit(3, f"allowed = _d_{p}({X}, P{p}, mp) <= 0")
-    emit(3, f"{unpack_x} = _jump_{p}({X}, u, P{p}, mp)", "left = dt",
+    emit(3, f"{unpack_x} = _jump_{p}({X}, u, P{p}, mp)")
+    if pop.method == "exact":
+        # refractory over the whole step: the clamped propagator (what _adv takes for h == dt)
+        emit(3, "if r >= dt:")
+        emit(4, f"c = _full1_{p}({X}, u, P{p}, mp)", *[f"S{p}[{k}, j] = c[{k}]" for k in range(n)],
+             f"R{p}[j] = r - dt", "continue")
+    emit(3, "left = dt",
          "hr = min(r, left)", f"y = _adv_{p}({tup(xs)}, u, hr, P{p}, mp, True, dt)",
          *[f"x{k} = _F(y[{k}])" for k in range(n)],
          "r = max(r - hr, zero)", "left = left - hr", "spk = False", "if left > zero:")
