@@ -202,7 +202,7 @@ def generate(layout: Layout) -> str:
         "    return np.float64(z >> np.uint64(11)) * (1.0 / 9007199254740992.0)",
         "",
         "",
-        "@njit(nogil=True, cache=True)",
+        '@njit(nogil=True, cache=True, error_model="numpy")',
         "def kernel(t0, t1, run0, dt, info, " + ", ".join(arg_names(layout)) + "):",
         '    """Run global steps t0..t1-1 (see the module docstring)."""',
         "    zero = dt - dt",
@@ -327,11 +327,13 @@ def _neuron(layout: Layout, p: int, pop: PopLayout, emit, spike) -> None:
     if pop.crossing_only:
         emit(3, f"allowed = _d_{p}({X}, P{p}, mp) <= 0")
     emit(3, f"{unpack_x} = _jump_{p}({X}, u, P{p}, mp)")
-    if pop.method == "exact":
-        # refractory over the whole step: the clamped propagator (what _adv takes for h == dt)
-        emit(3, "if r >= dt:")
-        emit(4, f"c = _full1_{p}({X}, u, P{p}, mp)", *[f"S{p}[{k}, j] = c[{k}]" for k in range(n)],
-             f"R{p}[j] = r - dt", "continue")
+    # refractory over the whole step: the clamped flow over dt (what the rounds below
+    # take for hr = dt, with no time left)
+    emit(3, "if r >= dt:")
+    full1 = (f"_full1_{p}({X}, u, P{p}, mp)" if pop.method == "exact"
+             else f"_adv_{p}({tup(xs)}, u, dt, P{p}, mp, True, dt)")
+    emit(4, f"c = {full1}", *[f"S{p}[{k}, j] = _F(c[{k}])" for k in range(n)],
+         f"R{p}[j] = r - dt", "continue")
     emit(3, "left = dt",
          "hr = min(r, left)", f"y = _adv_{p}({tup(xs)}, u, hr, P{p}, mp, True, dt)",
          *[f"x{k} = _F(y[{k}])" for k in range(n)],
