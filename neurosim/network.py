@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import math
 import time as _time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -1164,5 +1164,40 @@ def cv_isi(monitor: SpikeMonitor, min_spikes: int = 3) -> float:
     return float(np.mean(cvs)) if cvs else math.nan
 
 
+def run_networks(fn: Callable[..., Any], points: Sequence[dict[str, Any]],
+                 executor: Any = None, workers: int | None = None,
+                 threads: int = 1) -> list[Any]:
+    """Run ``fn(**point)`` for every point (seeds, parameters) on a :mod:`neurosim.sweep` executor.
+
+    Each call builds and runs one network and returns what it measured (a small dict of
+    numbers is best: results travel back to this process). The network kernel is compiled
+    once per worker process and then loaded from the disk cache.
+
+    Args:
+        fn: a function of keyword arguments; module-level (picklable) for process or
+            Dask workers.
+        points: one dict of keyword arguments per network.
+        executor: ``None`` (in this process), ``"process"``, ``"dask"`` (a local Dask
+            cluster), a scheduler address ``"tcp://host:8786"``, or an executor object
+            (``concurrent.futures`` or ``dask.distributed.Client``), as for
+            :func:`neurosim.sweep.run_sweep`.
+        workers: workers of a pool or local cluster made here.
+        threads: threads per worker.
+
+    Returns:
+        ``fn``'s results, in the order of ``points``.
+    """
+    from .sweep._executors import close_executor, make_executor
+
+    points = [dict(pt) for pt in points]
+    ex, owned = make_executor(executor, workers, threads)
+    try:
+        futures = [ex.submit(fn, **pt) for pt in points]
+        return [f.result() for f in futures]
+    finally:
+        if owned:
+            close_executor(ex)
+
+
 __all__ = ["Network", "PoissonInput", "Population", "Projection", "RateMonitor",
-           "SpikeMonitor", "SpikeTimesInput", "StateMonitor", "cv_isi"]
+           "SpikeMonitor", "SpikeTimesInput", "StateMonitor", "cv_isi", "run_networks"]

@@ -312,3 +312,28 @@ def test_cuba_rate_and_cv_in_brian2_range():
     assert 4.8 < rate < 6.6
     assert 0.26 < cv_isi(spikes) < 0.38
     assert 300_000 < net.memory()["n_synapses"] < 340_000
+
+
+# ---------------------------------------------------------------------------------------
+# many networks through neurosim.sweep's executors
+# ---------------------------------------------------------------------------------------
+def cuba_stats(seed: int, n: int = 1000, duration: float = 0.1) -> dict:
+    net, spikes, _ = _cuba_example().build(n, seed=seed)
+    net.run(duration)
+    return {"seed": seed, "rate_hz": spikes.num_spikes / (n * duration),
+            "cv_isi": cv_isi(spikes), "spikes": spikes.num_spikes}
+
+
+def test_sweep_of_cuba_networks_on_dask():
+    pytest.importorskip("distributed")
+    from neurosim.network import run_networks
+    from neurosim.sweep import dask_client
+
+    points = [{"seed": s} for s in (0, 1, 2)]
+    with dask_client(workers=2, processes=False) as client:
+        out = run_networks(cuba_stats, points, executor=client)
+    assert [r["seed"] for r in out] == [0, 1, 2]
+    assert all(2.0 < r["rate_hz"] < 15.0 for r in out)
+    # the same results as in this process, and different networks per seed
+    assert out[1] == cuba_stats(1)
+    assert len({r["spikes"] for r in out}) == 3
