@@ -795,7 +795,7 @@ class Network:
             dl_dtype = np.int16 if dmax < 2 ** 15 else np.int32
             dl = steps.astype(dl_dtype) if hetero else np.array([dmax if steps.size else 1],
                                                                  dl_dtype)
-            self._proj_arrays.append((pr.indptr, pr.j, pr.weight.astype(npd), dl))
+            self._proj_arrays.append((pr.indptr, pr.j, pr.weight.astype(npd, copy=False), dl))
         self._targets = targets
         self._rings: dict[int, list[np.ndarray]] = {}
         self._states: dict[int, tuple[np.ndarray, np.ndarray]] = {}
