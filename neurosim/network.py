@@ -783,15 +783,26 @@ class Network:
         targets: dict[int, list[str]] = {}
         depth: dict[tuple[int, str], int] = {}
         self._proj_arrays = []
+        self._direct = []
         for pr in self.projections:
             steps = pr._quantise(dt)
             q = self._index(pr.post)
-            targets.setdefault(q, [])
-            if pr.target not in targets[q]:
-                targets[q].append(pr.target)
             dmax = int(steps.max()) if steps.size else 1
-            depth[(q, pr.target)] = max(depth.get((q, pr.target), 1), dmax)
             hetero = bool(steps.size and steps.min() != steps.max())
+            # engine: a one-step delay onto a population taken before (or with) the source
+            # in the step order is added to the state right after the source's step, which
+            # is the start of the next step for the target: no ring buffer needed (not
+            # where a state monitor records the target, which samples before the jumps)
+            watched = any(isinstance(m, StateMonitor) and m.population is pr._post_root
+                          and pr.target in m.variables for m in self.monitors)
+            direct = (self.backend == "engine" and not hetero and dmax == 1
+                      and q <= self._index(pr.pre) and not watched)
+            self._direct.append(direct)
+            if not direct:
+                targets.setdefault(q, [])
+                if pr.target not in targets[q]:
+                    targets[q].append(pr.target)
+                depth[(q, pr.target)] = max(depth.get((q, pr.target), 1), dmax)
             dl_dtype = np.int16 if dmax < 2 ** 15 else np.int32
             dl = steps.astype(dl_dtype) if hetero else np.array([dmax if steps.size else 1],
                                                                  dl_dtype)
@@ -863,11 +874,13 @@ class Network:
             else:
                 layout.pops.append(NW.PopLayout("times", record_spikes=rec_sp,
                                                 record_rate=rec_rt))
-        for pr, arrs in zip(self.projections, self._proj_arrays, strict=True):
+        for pr, arrs, direct in zip(self.projections, self._proj_arrays, self._direct,
+                                    strict=True):
             q = self._index(pr.post)
-            layout.projs.append(NW.ProjLayout(self._index(pr.pre), q,
-                                              self._targets[q].index(pr.target),
-                                              arrs[3].size > 1))
+            names = pr._post_root.model.state_names
+            layout.projs.append(NW.ProjLayout(
+                self._index(pr.pre), q, -1 if direct else self._targets[q].index(pr.target),
+                arrs[3].size > 1, direct=direct, var=names.index(pr.target)))
         for m in self.monitors:
             if isinstance(m, StateMonitor):
                 q = self._index(m.population)
@@ -955,7 +968,7 @@ class Network:
                 u = g._input(tsec, self.dtype)
                 U, uo, ut, um = _flat_input(u, torch.Size([g.n]))
                 args += [S, R, P, 1 if P.shape[1] > 1 else 0, U, uo, ut, um,
-                         np.zeros(g.n, np.int8), *self._rings[q]]
+                         np.zeros(g.n, np.int8), np.zeros(g.n, np.int32), *self._rings[q]]
             elif isinstance(g, PoissonInput):
                 prob = np.ascontiguousarray(g._prob(tsec, self.dt)) if callable(g.rate) \
                     else g._prob(tsec, self.dt)

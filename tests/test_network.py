@@ -29,7 +29,7 @@ def _cuba_example():
 # ---------------------------------------------------------------------------------------
 # compiled == reference
 # ---------------------------------------------------------------------------------------
-def _cuba_small(backend: str, n: int = 120, seed: int = 0):
+def _cuba_small(backend: str, n: int = 120, seed: int = 0, watch=("v", "g_e", "refrac")):
     pop = ns.Population(TwoCurrentLIF(), n, init={"v": ("uniform", -60.0, -50.0)}, seed=seed)
     ne = int(0.8 * n)
     # weights scaled up for the small net; heterogeneous delays on the excitatory side
@@ -40,25 +40,30 @@ def _cuba_small(backend: str, n: int = 120, seed: int = 0):
     cn = ns.Projection(noise, pop, "g_e", 0.5, p=0.2, seed=seed + 4)
     sm = ns.SpikeMonitor(pop)
     nm = ns.SpikeMonitor(noise)
-    vm = ns.StateMonitor(pop, ("v", "g_e", "refrac"), neurons=[0, 5, n - 1])
+    vm = ns.StateMonitor(pop, watch, neurons=[0, 5, n - 1])
     rm = ns.RateMonitor(pop, bin=1e-3)
     net = ns.Network(pop, noise, ce, ci, cn, sm, nm, vm, rm, dt=1e-4, dtype=F64,
                      backend=backend)
     return net, sm, nm, vm, rm
 
 
-def test_cuba_engine_equals_reference():
-    a = _cuba_small("engine")
-    b = _cuba_small("reference")
+@pytest.mark.parametrize("watch", [("v", "g_e", "refrac"), ("v",)])
+def test_cuba_engine_equals_reference(watch):
+    """With ("v",) watched, the one-step Poisson projection onto g_e is added to the state
+    directly (no ring buffer); with g_e watched it goes through the ring."""
+    a = _cuba_small("engine", watch=watch)
+    b = _cuba_small("reference", watch=watch)
     a[0].run(0.08)
     b[0].run(0.08)
+    direct = [p.direct for p in a[0]._layout.projs]
+    assert direct == [False, False, watch == ("v",)]
     sa, sb = a[1], b[1]
     assert sa.num_spikes > 50  # the network is active
     np.testing.assert_array_equal(sa.i, sb.i)
     np.testing.assert_array_equal(sa.t, sb.t)
     np.testing.assert_array_equal(a[2].i, b[2].i)  # the same Poisson draws
     assert a[2].num_spikes == pytest.approx(50 * 200.0 * 0.08, rel=0.2)
-    for v in ("v", "g_e", "refrac"):
+    for v in watch:
         np.testing.assert_allclose(getattr(a[3], v), getattr(b[3], v), rtol=0, atol=1e-9)
     np.testing.assert_array_equal(a[4].counts, b[4].counts)
 

@@ -46,7 +46,7 @@ import numpy as np
 from . import _codegen as C
 
 #: network kernel source version (bump when the template changes)
-VERSION = 2
+VERSION = 3
 
 _GOLDEN = 0x9E3779B97F4A7C15
 _MASK = (1 << 64) - 1
@@ -86,6 +86,10 @@ class ProjLayout:
     post: int
     ring: int
     hetero: bool
+    #: added straight to the state variable ``var`` of the target (one-step delay onto a
+    #: population already stepped): no ring buffer
+    direct: bool = False
+    var: int = -1
 
 
 @dataclass
@@ -137,7 +141,7 @@ def arg_names(layout: Layout) -> list[str]:
     for p, pop in enumerate(layout.pops):
         if pop.kind == "neuron":
             names += [f"S{p}", f"R{p}", f"P{p}", f"ps{p}", f"U{p}", f"uo{p}", f"ut{p}", f"um{p}",
-                      f"FL{p}"]
+                      f"FL{p}", f"SPL{p}"]
             names += [f"RB{p}_{q}" for q in range(len(pop.rings))]
         elif pop.kind == "poisson":
             names += [f"PR{p}", f"po{p}", f"pt{p}", f"pm{p}", f"seed{p}", f"n{p}"]
@@ -224,25 +228,35 @@ def generate(layout: Layout) -> str:
     # ring slots of this step and propagation slots
     for r, pr in enumerate(layout.projs):
         ring = f"RB{pr.post}_{pr.ring}"
+        if pr.direct:
+            continue
         if pr.hetero:
             emit(2, f"b{r} = t % {ring}.shape[0]")
         else:
             emit(2, f"q{r} = (t + DL{r}[0]) % {ring}.shape[0]")
 
-    def spike(level: int, p: int, m: str) -> None:
+    def spike(level: int, p: int, m: str, mode: str = "all") -> None:
+        """A spike of neuron ``m`` of population ``p``: record it (modes "all", "record")
+        and propagate it (modes "all", "propagate"); "record" also lists it in SPL for
+        the propagation after the population's step."""
         pop = layout.pops[p]
         start = len(body)
-        if pop.record_spikes:
-            emit(level, f"k_ = info[{2 + p}]", f"EVT{p}[k_] = t", f"EVI{p}[k_] = {m}",
-                 f"info[{2 + p}] = k_ + 1")
-        if pop.record_rate:
-            emit(level, f"RATE{p}[tt] += 1")
+        if mode != "propagate":
+            if pop.record_spikes:
+                emit(level, f"k_ = info[{2 + p}]", f"EVT{p}[k_] = t", f"EVI{p}[k_] = {m}",
+                     f"info[{2 + p}] = k_ + 1")
+            if pop.record_rate:
+                emit(level, f"RATE{p}[tt] += 1")
+        if mode == "record":
+            emit(level, f"SPL{p}[nsp] = {m}", "nsp += 1")
         for r, pr in enumerate(layout.projs):
-            if pr.pre != p:
+            if pr.pre != p or mode == "record":
                 continue
             ring = f"RB{pr.post}_{pr.ring}"
             emit(level, f"for s_ in range(IP{r}[{m}], IP{r}[{m} + 1]):")
-            if pr.hetero:
+            if pr.direct:
+                emit(level + 1, f"S{pr.post}[{pr.var}, PI{r}[s_]] += W{r}[s_]")
+            elif pr.hetero:
                 emit(level + 1, f"q_ = b{r} + DL{r}[s_]", f"if q_ >= {ring}.shape[0]:",
                      f"    q_ -= {ring}.shape[0]", f"{ring}[q_, PI{r}[s_]] += W{r}[s_]")
             else:
@@ -315,11 +329,11 @@ def _neuron(layout: Layout, p: int, pop: PopLayout, emit, spike) -> None:
     for k in range(n):
         emit(L, f"S{p}[{k}, j] = y[{k}] if fl == 0 else (z[{k}] if fl == 1 else x{k})")
     # pass 2
-    emit(2, "for j in range(nb):")
+    emit(2, "nsp = 0", "for j in range(nb):")
     emit(3, f"fl = FL{p}[j]", "if fl == 0:", "    continue", f"mp = {mp}")
     emit(3, "if fl == 1:")
     emit(4, f"R{p}[j] = P{p}[{pop.n_params}, mp]")
-    spike(4, p, "j")
+    spike(4, p, "j", "record")
     emit(4, "continue")
     # the general path of a refractory neuron (grid spikes), from its saved state
     emit(3, f"u = {uu}", *[f"x{k} = S{p}[{k}, j]" for k in range(n)],
@@ -344,7 +358,12 @@ def _neuron(layout: Layout, p: int, pop: PopLayout, emit, spike) -> None:
     emit(4, "else:")
     emit(5, *[f"x{k} = _F(y[{k}])" for k in range(n)])
     emit(3, *[f"S{p}[{k}, j] = x{k}" for k in range(n)], f"R{p}[j] = r", "if spk:")
-    spike(4, p, "j")
+    spike(4, p, "j", "record")
+    # propagation once the whole population has taken its step (a one-step projection
+    # onto this population adds to its state directly)
+    emit(2, "for a_ in range(nsp):")
+    emit(3, f"j = SPL{p}[a_]")
+    spike(3, p, "j", "propagate")
 
 
 _LOADED: dict[str, object] = {}
