@@ -256,23 +256,26 @@ class PoissonInput(_Group):
         self.seed = _check_int("seed", seed)
         self.name = name or f"PoissonInput({self.n})"
 
-    def _prob(self, t: np.ndarray, dt: float) -> np.ndarray:
+    def _prob(self, t: np.ndarray, dt: float, dtype: Any = np.float64) -> np.ndarray:
         """Spike probability per step ``[T, n]`` (a broadcast view)."""
         T = t.size
         r = self.rate(torch.as_tensor(t)) if callable(self.rate) else self.rate
         r = np.asarray(r.detach().cpu() if isinstance(r, torch.Tensor) else r, dtype=np.float64)
         if r.ndim == 0 or (r.ndim == 1 and r.size == self.n and not callable(self.rate)):
-            r = np.broadcast_to(r.reshape(1, -1) if r.ndim else r, (T, self.n))
+            shape = r.reshape(1, -1) if r.ndim else r.reshape(1, 1)
         elif r.ndim == 1 and r.size == T:
-            r = np.broadcast_to(r[:, None], (T, self.n))
-        elif r.shape != (T, self.n):
+            shape = r[:, None]
+        elif r.shape == (T, self.n):
+            shape = r
+        else:
             raise ValueError(f"rate of {self.name} must give [T] or [T, {self.n}] values, "
                              f"got shape {r.shape}")
-        p = r * dt
+        p = shape * dt
         if not (np.all(np.isfinite(p)) and np.all(p >= 0) and np.all(p <= 1)):
             raise ValueError(f"rate of {self.name} must be finite, >= 0 and <= 1/dt = "
                              f"{1 / dt:g} Hz, got values in [{r.min():g}, {r.max():g}] Hz")
-        return p
+        # cast before broadcasting: no [T, n] copy for constant rates
+        return np.broadcast_to(p.astype(dtype, copy=False), (T, self.n))
 
 
 class SpikeTimesInput(_Group):
@@ -751,8 +754,11 @@ class Network:
                                  f"monitors, got {obj!r}")
         self.step_count = 0
         self._built = False
+        #: seconds spent building the network (connectivity, kernel generation, loading or
+        #: compiling it), measured by the first run
         self.setup_s = 0.0
-        self.compile_s = 0.0
+        #: seconds of the last run (simulation only)
+        self.last_run_s = 0.0
 
     @property
     def t(self) -> float:
@@ -912,11 +918,7 @@ class Network:
         if T < 1:
             raise ValueError(f"duration={duration!r} s is shorter than half a step "
                              f"dt={self.dt!r} s")
-        t_setup = _time.perf_counter()
-        first = not self._built
         self._build()
-        if first:
-            self.setup_s = _time.perf_counter() - t_setup - self.compile_s
         run0 = self.step_count
         n_neuron_steps = T * sum(g.n for g in self.groups)
         if progress is None:
@@ -970,9 +972,7 @@ class Network:
                 args += [S, R, P, 1 if P.shape[1] > 1 else 0, U, uo, ut, um,
                          np.zeros(g.n, np.int8), np.zeros(g.n, np.int32), *self._rings[q]]
             elif isinstance(g, PoissonInput):
-                prob = np.ascontiguousarray(g._prob(tsec, self.dt)) if callable(g.rate) \
-                    else g._prob(tsec, self.dt)
-                prob = prob.astype(_np_dtype(self.dtype), copy=False)
+                prob = g._prob(tsec, self.dt, _np_dtype(self.dtype))
                 st = [s // prob.itemsize for s in prob.strides]
                 base = np.lib.stride_tricks.as_strided(
                     prob, ((T - 1) * st[0] + (g.n - 1) * st[1] + 1,), (prob.itemsize,))
@@ -1063,7 +1063,7 @@ class Network:
             if isinstance(g, Population):
                 inputs[q] = g._input(tsec, dtype)
             elif isinstance(g, PoissonInput):
-                probs[q] = g._prob(tsec, self.dt)
+                probs[q] = g._prob(tsec, self.dt, _np_dtype(dtype))
         if not hasattr(self, "_ref_mats"):
             self._ref_mats = []
             for pr, arrs in zip(self.projections, self._proj_arrays, strict=True):
@@ -1105,7 +1105,7 @@ class Network:
                     s = spikes.detach().to(dtype)
                 elif isinstance(g, PoissonInput):
                     uni = NW.poisson_uniform(NW.mixed_seed(g.seed), t, g.n)
-                    pr_t = probs[q][tt].astype(_np_dtype(dtype))
+                    pr_t = probs[q][tt]
                     s = torch.as_tensor(((pr_t > 0) & (uni < pr_t)).astype(np.float64),
                                         dtype=dtype)
                 else:

@@ -342,3 +342,21 @@ def test_sweep_of_cuba_networks_on_dask():
     # the same results as in this process, and different networks per seed
     assert out[1] == cuba_stats(1)
     assert len({r["spikes"] for r in out}) == 3
+
+
+def test_non_spiking_readout_population():
+    """A leaky-integrator readout (no spikes) fed by 40 Poisson sources: the same traces on
+    both back ends, and the stationary mean of shot noise, v = r * <i> = w * 40 * rate *
+    tau_syn (Campbell's theorem)."""
+    def build(backend):
+        src = ns.PoissonInput(40, 50.0, seed=9)
+        out = ns.Population(ns.LI(tau_mem=10e-3, tau_syn=5e-3), 3)
+        pr = ns.Projection(src, out, "i", 0.2, rule="all_to_all")
+        mon = ns.StateMonitor(out, "v", dt=1e-3)
+        ns.Network(src, out, pr, mon, dt=1e-4, backend=backend).run(0.4)
+        return mon
+
+    a, b = build("engine"), build("reference")
+    np.testing.assert_allclose(a.v, b.v, rtol=0, atol=1e-12)
+    steady = a.v[100:].mean()
+    assert steady == pytest.approx(0.2 * 50.0 * 40 * 5e-3, rel=0.15)
