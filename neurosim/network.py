@@ -484,25 +484,51 @@ class Projection:
         # CSR by (root) pre neuron, stable within a row
         a = a + pre_off
         b = b + post_off
-        order = np.argsort(a, kind="stable")
         self._pre_root, self._post_root = pre_root, post_root
-        self.i = a[order]
-        self.j = b[order].astype(np.int32)
-        self.weight = w[order]
-        self.delay = d[order]
+        if a.size > 1 and not np.all(a[1:] >= a[:-1]):
+            order = np.argsort(a, kind="stable")
+            a, b, w, d = a[order], b[order], w[order], d[order]
+        self.j = b.astype(np.int32)
+        self.weight = w
         self.indptr = np.zeros(pre_root.n + 1, np.int64)
-        np.cumsum(np.bincount(self.i, minlength=pre_root.n), out=self.indptr[1:])
-        self.delay_steps: np.ndarray | None = None  # set by the network (needs dt)
+        np.cumsum(np.bincount(a, minlength=pre_root.n), out=self.indptr[1:])
+        # a uniform delay is kept as one number (no memory per synapse)
+        self._delay: float | np.ndarray = (float(d[0]) if d.size and np.all(d == d[0])
+                                           else d)
+        self._steps: int | np.ndarray | None = None  # set by the network (needs dt)
 
     @property
     def n_synapses(self) -> int:
         """Number of synapses."""
-        return int(self.i.size)
+        return int(self.j.size)
+
+    @property
+    def i(self) -> np.ndarray:
+        """Pre-synaptic neuron of each synapse (int64, computed from :attr:`indptr`)."""
+        return np.repeat(np.arange(self.indptr.size - 1), np.diff(self.indptr))
+
+    @property
+    def delay(self) -> np.ndarray:
+        """Delay of each synapse in seconds (a read-only view when uniform)."""
+        if isinstance(self._delay, float):
+            return np.broadcast_to(np.float64(self._delay), (self.n_synapses,))
+        return self._delay
+
+    @property
+    def delay_steps(self) -> np.ndarray | None:
+        """Steps from the spike's step to the step at whose start it lands, per synapse:
+        ``1 + round(delay / dt)`` (``None`` before the network is built)."""
+        if self._steps is None:
+            return None
+        if isinstance(self._steps, int):
+            return np.broadcast_to(np.int64(self._steps), (self.n_synapses,))
+        return self._steps
 
     def _quantise(self, dt: float) -> np.ndarray:
-        steps = np.floor(self.delay / dt + 0.5).astype(np.int64) + 1
-        self.delay_steps = steps
-        return steps
+        d = self._delay
+        steps = np.floor(np.asarray(d) / dt + 0.5).astype(np.int64) + 1
+        self._steps = int(steps) if isinstance(d, float) else steps
+        return self.delay_steps
 
     def __repr__(self) -> str:
         return (f"Projection({self.pre.name} -> {self.post.name}.{self.target}, "
@@ -1068,10 +1094,11 @@ class Network:
             self._ref_mats = []
             for pr, arrs in zip(self.projections, self._proj_arrays, strict=True):
                 steps = pr.delay_steps
+                pre_idx = pr.i
                 mats = []
                 for d in np.unique(steps):
                     sel = steps == d
-                    idx = torch.tensor(np.stack([pr.j[sel].astype(np.int64), pr.i[sel]]))
+                    idx = torch.tensor(np.stack([pr.j[sel].astype(np.int64), pre_idx[sel]]))
                     w = torch.as_tensor(arrs[2][sel])
                     m = torch.sparse_coo_tensor(idx, w, (pr._post_root.n, pr._pre_root.n),
                                                 check_invariants=True)
