@@ -478,16 +478,23 @@ class Projection:
             w = values
         else:
             w = _draw("weight", weight, nsyn, rng)
-        d = _draw("delay", delay, nsyn, rng)
-        if np.any(d < 0):
-            raise ValueError(f"delay must be >= 0 seconds, got a minimum of {d.min():g}")
+        if isinstance(delay, (int, float)) and not isinstance(delay, bool):
+            d = np.full(1, float(delay))  # uniform: one number, not one per synapse
+        else:
+            d = _draw("delay", delay, nsyn, rng)
+        if not np.all(np.isfinite(d)) or np.any(d < 0):
+            raise ValueError(f"delay must be finite and >= 0 seconds, got a minimum of "
+                             f"{d.min():g}")
         # CSR by (root) pre neuron, stable within a row
-        a = a + pre_off
-        b = b + post_off
+        if pre_off:
+            a = a + pre_off
+        if post_off:
+            b = b + post_off
         self._pre_root, self._post_root = pre_root, post_root
         if a.size > 1 and not np.all(a[1:] >= a[:-1]):
             order = np.argsort(a, kind="stable")
-            a, b, w, d = a[order], b[order], w[order], d[order]
+            a, b, w = a[order], b[order], w[order]
+            d = d[order] if d.size > 1 else d
         self.j = b.astype(np.int32)
         self.weight = w
         self.indptr = np.zeros(pre_root.n + 1, np.int64)
@@ -495,6 +502,7 @@ class Projection:
         # a uniform delay is kept as one number (no memory per synapse)
         self._delay: float | np.ndarray = (float(d[0]) if d.size and np.all(d == d[0])
                                            else d)
+        del a
         self._steps: int | np.ndarray | None = None  # set by the network (needs dt)
 
     @property

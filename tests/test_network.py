@@ -223,7 +223,7 @@ def test_projection_errors_name_the_parameter():
         ns.Projection(a, b, "i", 1.0, p=1.5)
     with pytest.raises(ValueError, match="rule must be one of"):
         ns.Projection(a, b, "i", 1.0, rule="small_world")
-    with pytest.raises(ValueError, match="delay must be >= 0"):
+    with pytest.raises(ValueError, match="delay must be finite and >= 0"):
         ns.Projection(a, b, "i", 1.0, rule="one_to_one", delay=-1e-3)
     with pytest.raises(ValueError, match="k <= 4"):
         ns.Projection(a, a, "i", 1.0, rule="fixed_indegree", k=5, autapses=False)
