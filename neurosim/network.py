@@ -323,6 +323,23 @@ class SpikeTimesInput(_Group):
 # ---------------------------------------------------------------------------------------
 # projections
 # ---------------------------------------------------------------------------------------
+def _bernoulli_pairs(total: int, p: float, rng: np.random.Generator) -> np.ndarray:
+    """The indices in ``[0, total)`` kept by independent Bernoulli(p) trials (sorted)."""
+    if p == 0 or total == 0:
+        return np.zeros(0, np.int64)
+    if p == 1:
+        return np.arange(total, dtype=np.int64)
+    parts, pos = [], -1
+    while True:
+        m = int(max(1024, (total - pos) * p * 1.05 + 10 * math.sqrt(total * p + 1)))
+        idx = pos + np.cumsum(rng.geometric(p, m), dtype=np.int64)
+        parts.append(idx[idx < total])
+        if idx[-1] >= total:
+            break
+        pos = int(idx[-1])
+    return np.concatenate(parts)
+
+
 def _connect(rule: str, n_pre: int, n_post: int, rng: np.random.Generator, *, p, k, n,
              i, j, matrix, autapses: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Pairs (pre, post) of a rule, and the matrix values for ``"matrix"``."""
@@ -338,24 +355,19 @@ def _connect(rule: str, n_pre: int, n_post: int, rng: np.random.Generator, *, p,
         if p is None or not 0 <= float(p) <= 1:
             raise ValueError(f"rule='fixed_probability' needs 0 <= p <= 1, got p={p!r}")
         p = float(p)
-        total = n_pre * n_post
-        if p == 0:
-            flat = np.zeros(0, np.int64)
-        elif p == 1:
-            flat = np.arange(total, dtype=np.int64)
-        else:
-            # Bernoulli(p) for every pair, by geometric skips (cost per synapse, not per pair)
-            parts, pos = [], -1
-            while True:
-                m = int(max(1024, (total - pos) * p * 1.05 + 10 * math.sqrt(total * p + 1)))
-                gaps = rng.geometric(p, m).astype(np.int64)
-                idx = pos + np.cumsum(gaps)
-                parts.append(idx[idx < total])
-                if idx[-1] >= total:
-                    break
-                pos = int(idx[-1])
-            flat = np.concatenate(parts)
-        pre, post = np.divmod(flat, n_post)
+        # Bernoulli(p) for every pair, by geometric skips (cost per synapse, not per pair),
+        # in blocks of pre-synaptic neurons (about 4e6 synapses each) to bound the memory
+        rows = max(1, int(4e6 / max(1.0, n_post * p)))
+        pres, posts = [], []
+        for r0 in range(0, n_pre, rows):
+            r1 = min(n_pre, r0 + rows)
+            flat = _bernoulli_pairs((r1 - r0) * n_post, p, rng)
+            q, r = np.divmod(flat, n_post)
+            pres.append((q + r0).astype(np.int32))
+            posts.append(r.astype(np.int32))
+        pre = np.concatenate(pres) if pres else np.zeros(0, np.int32)
+        post = np.concatenate(posts) if posts else np.zeros(0, np.int32)
+        del pres, posts
     elif rule == "fixed_indegree":
         k = _check_int("k", k, 0)
         avail = n_pre - (0 if autapses else 1)
@@ -416,7 +428,7 @@ def _connect(rule: str, n_pre: int, n_post: int, rng: np.random.Generator, *, p,
         keep = pre != post
         pre, post = pre[keep], post[keep]
         values = values[keep] if values is not None else None
-    return pre.astype(np.int64), post.astype(np.int64), values
+    return pre, post, values
 
 
 class Projection:
@@ -495,7 +507,7 @@ class Projection:
             order = np.argsort(a, kind="stable")
             a, b, w = a[order], b[order], w[order]
             d = d[order] if d.size > 1 else d
-        self.j = b.astype(np.int32)
+        self.j = b.astype(np.int32, copy=False)
         self.weight = w
         self.indptr = np.zeros(pre_root.n + 1, np.int64)
         np.cumsum(np.bincount(a, minlength=pre_root.n), out=self.indptr[1:])
