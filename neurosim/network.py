@@ -193,6 +193,8 @@ class Population(_Group):
                                  f"(state variables: {list(model.state_names)})")
         self.init = init
         self.input = input
+        #: the current state (``pop.state.v``...), views of the network's arrays once a
+        #: network holding the population has been built (``None`` before)
         self.state: State | None = None
 
     def _initial_state(self, dtype: torch.dtype) -> State:
@@ -872,7 +874,12 @@ class Network:
                 S = np.ascontiguousarray(np.stack([state[k].numpy() for k in names]))
                 R = (state["refrac"].numpy().copy() if g.model.spiking
                      else np.zeros(g.n, npd))
-                self._states[q] = (S.astype(npd), R.astype(npd))
+                S, R = S.astype(npd), R.astype(npd)
+                self._states[q] = (S, R)
+                # the population's state: views of the arrays the runs update in place
+                g.state = State({k: torch.from_numpy(S[i]) for i, k in enumerate(names)})
+                if g.model.spiking:
+                    g.state["refrac"] = torch.from_numpy(R)
                 self._rings[q] = [np.zeros((depth[(q, v)] + 1, g.n), npd)
                                   for v in targets.get(q, [])]
         self._ptr = {q: np.zeros(1, np.int64) for q, g in enumerate(self.groups)

@@ -360,3 +360,14 @@ def test_non_spiking_readout_population():
     np.testing.assert_allclose(a.v, b.v, rtol=0, atol=1e-12)
     steady = a.v[100:].mean()
     assert steady == pytest.approx(0.2 * 50.0 * 40 * 5e-3, rel=0.15)
+
+
+def test_population_state_follows_the_runs():
+    pop = ns.Population(ns.LIF(tau_mem=10e-3), 2, init={"v": torch.tensor([0.0, 0.5])},
+                        input=torch.tensor([0.0, 0.0]))
+    net = ns.Network(pop, dt=1e-4)
+    assert pop.state is None
+    net.run(10e-3)
+    # free decay from 0.5 over one membrane time constant
+    assert pop.state.v[1].item() == pytest.approx(0.5 * math.exp(-1.0), rel=1e-9)
+    assert pop.state.v[0].item() == 0.0 and pop.state.refrac.shape == (2,)
