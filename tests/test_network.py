@@ -371,3 +371,13 @@ def test_population_state_follows_the_runs():
     # free decay from 0.5 over one membrane time constant
     assert pop.state.v[1].item() == pytest.approx(0.5 * math.exp(-1.0), rel=1e-9)
     assert pop.state.v[0].item() == 0.0 and pop.state.refrac.shape == (2,)
+
+
+def test_progress_bar_chunks_give_the_same_spikes(capsys):
+    a = _cuba_small("engine")
+    b = _cuba_small("engine")
+    a[0].run(0.03)
+    b[0].run(0.03, progress=True)  # the kernel is called in 100 chunks
+    np.testing.assert_array_equal(a[1].i, b[1].i)
+    np.testing.assert_array_equal(a[1].t, b[1].t)
+    assert "network" in capsys.readouterr().err  # tqdm's bar
