@@ -381,3 +381,28 @@ def test_progress_bar_chunks_give_the_same_spikes(capsys):
     np.testing.assert_array_equal(a[1].i, b[1].i)
     np.testing.assert_array_equal(a[1].t, b[1].t)
     assert "network" in capsys.readouterr().err  # tqdm's bar
+
+
+def test_two_populations_ring_and_direct_paths():
+    """E -> I is stepped after E (ring buffer), I -> E before (added directly): the same
+    spikes as the reference, and the layout uses both paths."""
+    def build(backend):
+        exc = ns.Population(TwoCurrentLIF(), 80, init={"v": ("uniform", -60.0, -50.0)},
+                            seed=1)
+        inh = ns.Population(ns.LIF(tau_mem=10e-3, tau_syn=5e-3, v_leak=-49.0, v_th=-50.0,
+                                   v_reset=-60.0, t_ref=2e-3), 20,
+                            init={"v": ("uniform", -60.0, -50.0)}, seed=2)
+        ee = ns.Projection(exc, exc, "g_e", 2.0, p=0.1, seed=3)
+        ei = ns.Projection(exc, inh, "i", 1.5, p=0.2, seed=4)
+        ie = ns.Projection(inh, exc, "g_i", -1.0, p=0.3, seed=5)
+        sm_e, sm_i = ns.SpikeMonitor(exc), ns.SpikeMonitor(inh)
+        net = ns.Network(exc, inh, ee, ei, ie, sm_e, sm_i, dt=1e-4, backend=backend)
+        net.run(0.1)
+        return net, sm_e, sm_i
+
+    a, b = build("engine"), build("reference")
+    assert [p.direct for p in a[0]._layout.projs] == [True, False, True]
+    assert a[1].num_spikes > 10 and a[2].num_spikes > 10
+    for k in (1, 2):
+        np.testing.assert_array_equal(a[k].i, b[k].i)
+        np.testing.assert_array_equal(a[k].t, b[k].t)
