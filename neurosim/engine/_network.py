@@ -46,7 +46,7 @@ import numpy as np
 from . import _codegen as C
 
 #: network kernel source version (bump when the template changes)
-VERSION = 3
+VERSION = 4
 
 _GOLDEN = 0x9E3779B97F4A7C15
 _MASK = (1 << 64) - 1
@@ -322,12 +322,17 @@ def _neuron(layout: Layout, p: int, pop: PopLayout, emit, spike) -> None:
     if not pop.spiking:
         emit(L, *[f"S{p}[{k}, j] = y[{k}]" for k in range(n)])
         return
-    emit(L, f"d = _d_{p}({ys}, P{p}, mp)", f"free = not R{p}[j] > zero",
+    # flags: 0 free, no spike (keep y); 1 free spike (keep the reset z); 2 refractory
+    # (keep x, the general path in pass 2). Flat selects, which LLVM turns into
+    # branch-free code (nested conditional expressions are about 2x slower)
+    emit(L, f"d = _d_{p}({ys}, P{p}, mp)", f"ref = R{p}[j] > zero",
          "spk = d > 0" + (" and below" if pop.crossing_only else ""),
          f"z = _reset_{p}({ys}, P{p}, mp)",
-         "fl = 0 if free and not spk else (1 if free else 2)", f"FL{p}[j] = fl")
+         "keep_y = (not ref) & (not spk)", "keep_z = (not ref) & spk",
+         f"FL{p}[j] = np.int8(keep_z) + np.int8(2) * np.int8(ref)")
     for k in range(n):
-        emit(L, f"S{p}[{k}, j] = y[{k}] if fl == 0 else (z[{k}] if fl == 1 else x{k})")
+        emit(L, f"v = x{k}", f"v = z[{k}] if keep_z else v", f"v = y[{k}] if keep_y else v",
+             f"S{p}[{k}, j] = v")
     # pass 2
     emit(2, "nsp = 0", "for j in range(nb):")
     emit(3, f"fl = FL{p}[j]", "if fl == 0:", "    continue", f"mp = {mp}")
