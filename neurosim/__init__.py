@@ -39,6 +39,16 @@ from .models import (
     NeuronModel,
     NoReset,
 )
+from .network import (
+    Network,
+    PoissonInput,
+    Population,
+    Projection,
+    RateMonitor,
+    SpikeMonitor,
+    SpikeTimesInput,
+    StateMonitor,
+)
 from .result import Result
 from .simulation import simulate
 from .state import State
@@ -79,4 +89,7 @@ __all__ = [
     "HodgkinHuxley", "Izhikevich", "NoReset",
     # issue 17: results in and out (neurosim.io)
     "load", "save",
+    # issue 15: networks
+    "Network", "PoissonInput", "Population", "Projection", "RateMonitor", "SpikeMonitor",
+    "SpikeTimesInput", "StateMonitor",
 ]
