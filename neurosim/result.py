@@ -165,7 +165,8 @@ class Result:
         """Number of spikes per neuron, shape ``shape`` (torch, the run's dtype)."""
         if self._spikes is not None and self._events is None and self._sorted is None:
             return self._spikes.sum(0)
-        idx = self.spike_index
+        # the raw events serve: counting needs no time order
+        idx = self._events.index if self._events is not None else self.spike_index
         counts = np.bincount(idx, minlength=self.n_neurons)[: self.n_neurons]
         return torch.from_numpy(counts).to(self._dtype).reshape(self._shape)
 
