@@ -328,5 +328,99 @@ def to_neo(result: Any, neurons: Iterable[int] | None = None):
     return seg
 
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "MODEL_REGISTRY", "load_result", "read_header",
+# -- network monitors ------------------------------------------------------------------
+MONITOR_FORMAT = "neurosim-monitor"
+
+
+def save_monitor(monitor: Any, path: PathLike, *, compress: bool = False) -> None:
+    """Save a network monitor (:class:`~neurosim.SpikeMonitor` or
+    :class:`~neurosim.StateMonitor`) to ``path`` as ``.npz`` with a JSON header.
+
+    Keys: ``header`` (JSON: format ``"neurosim-monitor"``, version, neurosim version,
+    ``kind`` ``"spikes"`` or ``"states"``, the source's size ``n``, the recorded variable
+    names); spikes: ``i`` (int64 neuron index), ``t`` (float64 s); states: ``t`` (float64
+    sample times, s), ``neurons`` (int64) and ``var/<name>`` (``[n_samples, n_neurons]``).
+    """
+    from .network import SpikeMonitor, StateMonitor
+
+    if isinstance(monitor, SpikeMonitor):
+        header = {"kind": "spikes", "n": int(monitor.source.n), "variables": []}
+        arrays = {"i": np.asarray(monitor.i, np.int64), "t": np.asarray(monitor.t, np.float64)}
+    elif isinstance(monitor, StateMonitor):
+        header = {"kind": "states", "n": int(monitor.population.n),
+                  "variables": list(monitor.variables)}
+        arrays = {"t": np.asarray(monitor.t, np.float64),
+                  "neurons": np.asarray(monitor.neurons, np.int64)}
+        for v in monitor.variables:
+            arrays[f"var/{v}"] = np.asarray(getattr(monitor, v))
+    else:
+        raise ValueError(f"monitor must be a SpikeMonitor or StateMonitor, got {monitor!r}")
+    header.update(format=MONITOR_FORMAT, format_version=FORMAT_VERSION,
+                  neurosim_version=_neurosim_version())
+    arrays["header"] = np.array(json.dumps(header))
+    (np.savez_compressed if compress else np.savez)(path, **arrays)
+
+
+def load_monitor(path: PathLike) -> dict[str, Any]:
+    """Read a monitor saved by :func:`save_monitor`: a dict with ``kind``, ``n``, ``t`` and
+    ``i`` (spikes) or ``neurons`` and one array per variable (states)."""
+    with np.load(path, allow_pickle=False) as data:
+        if "header" not in data:
+            raise ValueError(f"{path} is not a neurosim monitor file (no header)")
+        header = json.loads(str(data["header"]))
+        if header.get("format") != MONITOR_FORMAT:
+            raise ValueError(f"{path}: format {header.get('format')!r}, expected "
+                             f"{MONITOR_FORMAT!r}")
+        if int(header.get("format_version", -1)) > FORMAT_VERSION:
+            raise ValueError(f"{path}: format_version {header['format_version']} is newer than "
+                             f"this neurosim reads ({FORMAT_VERSION})")
+        out: dict[str, Any] = {"kind": header["kind"], "n": header["n"],
+                               "t": np.array(data["t"])}
+        if header["kind"] == "spikes":
+            out["i"] = np.array(data["i"])
+        else:
+            out["neurons"] = np.array(data["neurons"])
+            for v in header["variables"]:
+                out[v] = np.array(data[f"var/{v}"])
+    return out
+
+
+def monitor_to_neo(monitor: Any, t_stop: float | None = None):
+    """A network monitor as a ``neo.Segment``: a SpikeMonitor gives one ``SpikeTrain`` per
+    neuron (s, ``t_start`` 0, ``t_stop`` given or the last spike); a StateMonitor one
+    ``AnalogSignal`` per variable (``[n_samples, n_neurons]``, its sampling interval,
+    units from the population's model)."""
+    from .network import SpikeMonitor, StateMonitor
+
+    neo, pq = _import_neo()
+    seg = neo.Segment(name="neurosim network monitor")
+    if isinstance(monitor, SpikeMonitor):
+        trains = monitor.spike_trains()
+        last = max((float(tr[-1]) for tr in trains if tr.size), default=0.0)
+        stop = last if t_stop is None else float(t_stop)
+        if stop < last:
+            raise ValueError(f"t_stop={t_stop!r} s is before the last spike at {last} s")
+        for k, tr in enumerate(trains):
+            st = neo.SpikeTrain(tr, units=pq.s, t_start=0.0 * pq.s, t_stop=stop * pq.s)
+            st.annotate(neuron=k)
+            seg.spiketrains.append(st)
+        return seg
+    if isinstance(monitor, StateMonitor):
+        t = np.asarray(monitor.t)
+        if t.size < 2:
+            raise ValueError("monitor_to_neo needs at least two samples of a StateMonitor")
+        model = monitor.population.model
+        for v in monitor.variables:
+            sig = neo.AnalogSignal(np.asarray(getattr(monitor, v)),
+                                   units=_unit(pq, trace_unit(model, v)),
+                                   sampling_period=float(t[1] - t[0]) * pq.s,
+                                   t_start=float(t[0]) * pq.s, name=v)
+            sig.array_annotate(neuron=np.asarray(monitor.neurons))
+            seg.analogsignals.append(sig)
+        return seg
+    raise ValueError(f"monitor must be a SpikeMonitor or StateMonitor, got {monitor!r}")
+
+
+__all__ = ["MONITOR_FORMAT", "load_monitor", "monitor_to_neo", "save_monitor", "FORMAT",
+           "FORMAT_VERSION", "MODEL_REGISTRY", "load_result", "read_header",
            "save_result", "to_neo", "trace_unit"]

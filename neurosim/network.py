@@ -616,6 +616,18 @@ class SpikeMonitor:
         ts = t[order]
         return [ts[bounds[k]:bounds[k + 1]] for k in range(self.source.n)]
 
+    def save(self, path: Any) -> None:
+        """Save to ``path`` (``.npz`` with a JSON header; :func:`neurosim.io.save_monitor`)."""
+        from .io import save_monitor
+
+        save_monitor(self, path)
+
+    def to_neo(self, t_stop: float | None = None) -> Any:
+        """A ``neo.Segment`` of SpikeTrains (:func:`neurosim.io.monitor_to_neo`)."""
+        from .io import monitor_to_neo
+
+        return monitor_to_neo(self, t_stop)
+
     def plot(self, ax=None, **kwargs: Any):
         """A raster plot (:func:`neurosim.plot.plot_raster`); returns the figure."""
         from .plot import plot_raster
@@ -678,6 +690,18 @@ class StateMonitor:
             return np.concatenate(parts) if parts else np.zeros((0, self.neurons.size))
         raise AttributeError(f"StateMonitor has no attribute {name!r} (recorded: "
                              f"{list(values)})")
+
+    def save(self, path: Any) -> None:
+        """Save to ``path`` (``.npz`` with a JSON header; :func:`neurosim.io.save_monitor`)."""
+        from .io import save_monitor
+
+        save_monitor(self, path)
+
+    def to_neo(self) -> Any:
+        """A ``neo.Segment`` of AnalogSignals (:func:`neurosim.io.monitor_to_neo`)."""
+        from .io import monitor_to_neo
+
+        return monitor_to_neo(self)
 
     def plot(self, variable: str | None = None, ax=None):
         """The recorded traces of one variable; returns the figure."""

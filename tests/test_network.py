@@ -406,3 +406,32 @@ def test_two_populations_ring_and_direct_paths():
     for k in (1, 2):
         np.testing.assert_array_equal(a[k].i, b[k].i)
         np.testing.assert_array_equal(a[k].t, b[k].t)
+
+
+def test_monitors_save_load_and_neo(tmp_path):
+    """Issue 17: network monitors round-trip through the documented .npz format and Neo."""
+    net, sm, _, vm, _ = _cuba_small("engine", watch=("v", "g_e"))
+    net.run(0.05)
+    sm.save(tmp_path / "spikes.npz")
+    vm.save(tmp_path / "states.npz")
+    spikes = ns.io.load_monitor(tmp_path / "spikes.npz")
+    states = ns.io.load_monitor(tmp_path / "states.npz")
+    assert spikes["kind"] == "spikes" and spikes["n"] == 120 and sm.num_spikes > 10
+    np.testing.assert_array_equal(spikes["i"], sm.i)
+    np.testing.assert_array_equal(spikes["t"], sm.t)
+    assert states["kind"] == "states"
+    np.testing.assert_array_equal(states["neurons"], vm.neurons)
+    np.testing.assert_array_equal(states["v"], vm.v)
+    np.testing.assert_array_equal(states["g_e"], vm.g_e)
+    with pytest.raises(ValueError, match="not a neurosim monitor file"):
+        np.savez(tmp_path / "other.npz", x=np.zeros(2))
+        ns.io.load_monitor(tmp_path / "other.npz")
+    pytest.importorskip("neo")
+    seg = sm.to_neo(t_stop=0.05)
+    assert len(seg.spiketrains) == 120
+    assert sum(len(st) for st in seg.spiketrains) == sm.num_spikes
+    np.testing.assert_allclose(np.sort(np.concatenate([st.magnitude for st in
+                                                       seg.spiketrains])), np.sort(sm.t))
+    seg = vm.to_neo()
+    (v,) = [a for a in seg.analogsignals if a.name == "v"]
+    assert v.shape == vm.v.shape and str(v.units.dimensionality) == "mV"
