@@ -138,7 +138,7 @@ def test_engine_matches_reference(model, method, kw):
 
 
 def test_hh_with_rk4_matches_reference():
-    compare(ns.HodgkinHuxley(), "rk4", dt=2e-5, T=1500, N=3)
+    compare(ns.HodgkinHuxley(), "rk4", dt=2e-5, T=800, N=3)
 
 
 # -- models written by users -----------------------------------------------------------
