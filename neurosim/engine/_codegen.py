@@ -729,6 +729,28 @@ def is_compiled(spec: Spec) -> bool:
     return pycache.is_dir() and any(pycache.glob(f"nk_{key}.kernel-*.nbi"))
 
 
+def import_source(src: str, stem: str):
+    """Write generated ``src`` as ``<cache>/<stem>.py`` (atomically, once) and import it.
+
+    The module is registered as ``neurosim_kernels.<stem>``: numba's disk cache finds its
+    machine code by that file, and rebuilds its environment by that name.
+    """
+    folder = cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{stem}.py"
+    if not path.exists() or path.read_text() != src:
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(src)
+        os.replace(tmp, path)
+    name = f"neurosim_kernels.{stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    mod.source_path = path
+    return mod
+
+
 def load(spec: Spec, announce=None):
     """The compiled kernel module for ``spec`` (generated, written and imported once).
 
@@ -740,23 +762,10 @@ def load(spec: Spec, announce=None):
         mod = _LOADED.get(key)
         if mod is not None:
             return mod
-        folder = cache_dir()
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"nk_{key}.py"
-        if not path.exists() or path.read_text() != src:
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(src)
-            os.replace(tmp, path)
-        name = f"neurosim_kernels.nk_{key}"
-        spec_ = importlib.util.spec_from_file_location(name, path)
-        mod = importlib.util.module_from_spec(spec_)
-        sys.modules[name] = mod
-        spec_.loader.exec_module(mod)
-        kern = mod.kernel
-        if announce is not None and not _in_disk_cache(kern):
+        mod = import_source(src, f"nk_{key}")
+        if announce is not None and not _in_disk_cache(mod.kernel):
             announce(f"neurosim: compiling the {spec.method} kernel for "
-                     f"{spec.ir.name} ({spec.dtype}); cached for later runs in {folder}")
-        mod.source_path = path
+                     f"{spec.ir.name} ({spec.dtype}); cached for later runs in {cache_dir()}")
         _LOADED[key] = mod
         return mod
 

@@ -35,9 +35,6 @@ The kernel stops at the start of a step if a spike buffer might overflow
 from __future__ import annotations
 
 import hashlib
-import importlib.util
-import os
-import sys
 import threading
 from dataclasses import dataclass, field
 
@@ -383,22 +380,11 @@ def load(layout: Layout, announce=None):
         mod = _LOADED.get(key)
         if mod is not None:
             return mod
-        folder = C.cache_dir()
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"nn_{key}.py"
-        if not path.exists() or path.read_text() != src:
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(src)
-            os.replace(tmp, path)
-        name = f"neurosim_kernels.nn_{key}"
-        spec_ = importlib.util.spec_from_file_location(name, path)
-        mod = importlib.util.module_from_spec(spec_)
-        sys.modules[name] = mod
-        spec_.loader.exec_module(mod)
+        mod = C.import_source(src, f"nn_{key}")
         if announce is not None and not C._in_disk_cache(mod.kernel):
             announce(f"neurosim: compiling the network kernel ({len(layout.pops)} populations, "
-                     f"{len(layout.projs)} projections); cached for later runs in {folder}")
-        mod.source_path = path
+                     f"{len(layout.projs)} projections); cached for later runs in "
+                     f"{C.cache_dir()}")
         _LOADED[key] = mod
         return mod
 
