@@ -231,12 +231,23 @@ class Population(_Group):
 
 
 class PoissonInput(_Group):
-    """``n`` independent Poisson spike sources (a source population).
+    r"""``n`` independent Poisson spike sources (a source population).
 
     In each step of ``dt`` a source spikes with probability ``rate * dt`` (at most one
     spike per step; ``rate * dt`` must be <= 1), from a counter-based generator seeded
     by ``seed``: the spikes do not depend on how a simulation is split into runs, and
     the engine and the reference path draw the same ones.
+
+    With ``multiple=True`` the number of spikes of a source in a step is instead
+    Poisson distributed with mean :math:`\lambda = \mathrm{rate}\cdot dt` (any rate),
+    the exact count of a Poisson process over the step: by superposition, one such
+    source of rate :math:`C\nu` stands for :math:`C` independent sources of rate
+    :math:`\nu` onto one target (NEST's ``poisson_generator``, Brian2's
+    ``PoissonInput``). The count is drawn by inversion of one uniform number
+    :math:`u`: the least *k* with :math:`u \le \sum_{m \le k} e^{-\lambda}
+    \lambda^m/m!`, capped at :math:`k_\max = \lceil \lambda_\max +
+    12\sqrt{\lambda_\max} + 12\rceil` (a count above it has probability below
+    1e-20). A projection from the source adds ``weight * k``.
 
     Args:
         n: number of sources, >= 1.
@@ -244,10 +255,13 @@ class PoissonInput(_Group):
             step start times (s, ``[T]``) returning ``[T]`` or ``[T, n]``.
         seed: the seed.
         name: a label.
+        multiple: allow several spikes per step (Poisson counts; see above).
     """
 
-    def __init__(self, n: int, rate: Any, seed: int = 0, name: str | None = None) -> None:
+    def __init__(self, n: int, rate: Any, seed: int = 0, name: str | None = None, *,
+                 multiple: bool = False) -> None:
         self.n = _check_int("n", n, 1)
+        self.multiple = bool(multiple)
         if not callable(rate):
             r = np.asarray(rate.detach().cpu() if isinstance(rate, torch.Tensor) else rate,
                            dtype=np.float64)
@@ -273,11 +287,25 @@ class PoissonInput(_Group):
             raise ValueError(f"rate of {self.name} must give [T] or [T, {self.n}] values, "
                              f"got shape {r.shape}")
         p = shape * dt
-        if not (np.all(np.isfinite(p)) and np.all(p >= 0) and np.all(p <= 1)):
+        if not (np.all(np.isfinite(p)) and np.all(p >= 0)
+                and (self.multiple or np.all(p <= 1))):
             raise ValueError(f"rate of {self.name} must be finite, >= 0 and <= 1/dt = "
-                             f"{1 / dt:g} Hz, got values in [{r.min():g}, {r.max():g}] Hz")
+                             f"{1 / dt:g} Hz (or use multiple=True), got values in "
+                             f"[{r.min():g}, {r.max():g}] Hz")
         # cast before broadcasting: no [T, n] copy for constant rates
         return np.broadcast_to(p.astype(dtype, copy=False), (T, self.n))
+
+    def _counts_data(self, t: np.ndarray, dt: float
+                     ) -> tuple[np.ndarray, np.ndarray, int]:
+        """``multiple=True``: the means ``lam = rate * dt`` and ``exp(-lam)`` per step
+        (``[T, n]`` float64 broadcast views) and the cap ``k_max`` of the counts."""
+        lam = self._prob(t, dt)
+        lam_max = float(lam.max()) if lam.size else 0.0
+        k_max = int(math.ceil(lam_max + 12.0 * math.sqrt(lam_max) + 12.0))
+        base = lam[:1] if lam.strides[0] == 0 else lam
+        base = base[:, :1] if base.strides[1] == 0 else base
+        e = np.broadcast_to(np.exp(-base), lam.shape)
+        return lam, e, k_max
 
 
 class SpikeTimesInput(_Group):
@@ -953,7 +981,7 @@ class Network:
                     hetero=P.shape[1] > 1, has_input=g.input is not None))
             elif isinstance(g, PoissonInput):
                 layout.pops.append(NW.PopLayout("poisson", record_spikes=rec_sp,
-                                                record_rate=rec_rt))
+                                                record_rate=rec_rt, multiple=g.multiple))
             else:
                 layout.pops.append(NW.PopLayout("times", record_spikes=rec_sp,
                                                 record_rate=rec_rt))
@@ -1039,6 +1067,7 @@ class Network:
         args: list[Any] = []
         ev_bufs: dict[int, list[np.ndarray]] = {}
         rate_bufs: dict[int, np.ndarray] = {}
+        need = {q: g.n for q, g in enumerate(self.groups)}  # spikes per step, at most
         for q, g in enumerate(self.groups):
             lay = self._layout.pops[q]
             if isinstance(g, Population):
@@ -1049,16 +1078,28 @@ class Network:
                 args += [S, R, P, 1 if P.shape[1] > 1 else 0, U, uo, ut, um,
                          np.zeros(g.n, np.int8), np.zeros(g.n, np.int32), *self._rings[q]]
             elif isinstance(g, PoissonInput):
-                prob = g._prob(tsec, self.dt, _np_dtype(self.dtype))
+                if g.multiple:
+                    prob, ex, k_max = g._counts_data(tsec, self.dt)
+                    if ex.strides != prob.strides:
+                        prob, ex = np.ascontiguousarray(prob), np.ascontiguousarray(ex)
+                else:
+                    prob = g._prob(tsec, self.dt, _np_dtype(self.dtype))
+
+                def flat(a: np.ndarray, n: int = g.n) -> np.ndarray:
+                    st = [s // a.itemsize for s in a.strides]
+                    return np.lib.stride_tricks.as_strided(
+                        a, ((T - 1) * st[0] + (n - 1) * st[1] + 1,), (a.itemsize,))
+
                 st = [s // prob.itemsize for s in prob.strides]
-                base = np.lib.stride_tricks.as_strided(
-                    prob, ((T - 1) * st[0] + (g.n - 1) * st[1] + 1,), (prob.itemsize,))
-                args += [base, 0, st[0], st[1], NW.mixed_seed(g.seed), g.n]
+                args += [flat(prob), 0, st[0], st[1], NW.mixed_seed(g.seed), g.n]
+                if g.multiple:
+                    args += [flat(ex), k_max]
+                    need[q] = g.n * k_max
             else:
                 steps, idx = self._times[q]
                 args += [steps, idx, self._ptr[q]]
             if lay.record_spikes:
-                cap = max(4096, 4 * g.n)
+                cap = max(4096, 4 * need[q])
                 ev_bufs[q] = [np.empty(cap, np.int64), np.empty(cap, np.int32)]
                 if isinstance(g, SpikeTimesInput):
                     ev_bufs[q] = [np.empty(max(1, steps.size), np.int64),
@@ -1090,8 +1131,8 @@ class Network:
                 for q in ev_bufs:  # grow the spike buffers and go on
                     used = int(info[2 + q])
                     evt, evi = ev_bufs[q]
-                    if used + self.groups[q].n > evt.size:
-                        cap = 2 * evt.size + self.groups[q].n
+                    if used + need[q] > evt.size:
+                        cap = 2 * evt.size + need[q]
                         ev_bufs[q] = [np.concatenate([evt[:used], np.empty(cap - used,
                                                                            np.int64)]),
                                       np.concatenate([evi[:used], np.empty(cap - used,
@@ -1140,7 +1181,8 @@ class Network:
             if isinstance(g, Population):
                 inputs[q] = g._input(tsec, dtype)
             elif isinstance(g, PoissonInput):
-                probs[q] = g._prob(tsec, self.dt, _np_dtype(dtype))
+                probs[q] = (g._counts_data(tsec, self.dt) if g.multiple
+                            else g._prob(tsec, self.dt, _np_dtype(dtype)))
         if not hasattr(self, "_ref_mats"):
             self._ref_mats = []
             for pr, arrs in zip(self.projections, self._proj_arrays, strict=True):
@@ -1183,9 +1225,13 @@ class Network:
                     s = spikes.detach().to(dtype)
                 elif isinstance(g, PoissonInput):
                     uni = NW.poisson_uniform(NW.mixed_seed(g.seed), t, g.n)
-                    pr_t = probs[q][tt]
-                    s = torch.as_tensor(((pr_t > 0) & (uni < pr_t)).astype(np.float64),
-                                        dtype=dtype)
+                    if g.multiple:
+                        lam, ex, k_max = probs[q]
+                        cnt = NW.poisson_counts(uni, lam[tt], ex[tt], k_max)
+                    else:
+                        pr_t = probs[q][tt]
+                        cnt = (pr_t > 0) & (uni < pr_t)
+                    s = torch.as_tensor(cnt.astype(np.float64), dtype=dtype)
                 else:
                     steps, idx = self._times[q]
                     sel = idx[steps == t]

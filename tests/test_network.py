@@ -435,3 +435,36 @@ def test_monitors_save_load_and_neo(tmp_path):
     seg = vm.to_neo()
     (v,) = [a for a in seg.analogsignals if a.name == "v"]
     assert v.shape == vm.v.shape and str(v.units.dimensionality) == "mV"
+
+
+def test_poisson_multiple_counts_engine_equals_reference():
+    """PoissonInput(multiple=True): Poisson counts per step (mean rate*dt = 1.8 here, more
+    than one spike per step), the same draws on both back ends, propagated as weight times
+    the count, onto "v" (delta synapses)."""
+    def build(backend):
+        pop = ns.Population(ns.LIF(tau_mem=20e-3, v_th=20.0, v_reset=10.0, t_ref=2e-3), 50,
+                            init={"v": ("uniform", 0.0, 20.0)}, seed=1)
+        ext = ns.PoissonInput(50, 18000.0, seed=3, multiple=True)
+        pe = ns.Projection(ext, pop, "v", 0.1, rule="one_to_one")
+        rec = ns.Projection(pop, pop, "v", -0.5, rule="fixed_indegree", k=5, delay=1.5e-3,
+                            seed=2)
+        sm, em, rm = ns.SpikeMonitor(pop), ns.SpikeMonitor(ext), ns.RateMonitor(ext)
+        ns.Network(pop, ext, pe, rec, sm, em, rm, backend=backend).run(0.1)
+        return sm, em, rm
+
+    a, b = build("engine"), build("reference")
+    assert a[0].num_spikes > 100
+    for k in (0, 1):
+        np.testing.assert_array_equal(a[k].i, b[k].i)
+        np.testing.assert_array_equal(a[k].t, b[k].t)
+    np.testing.assert_array_equal(a[2].counts, b[2].counts)
+    # counts of each source in each of the 1000 steps: Poisson(1.8)
+    steps = np.round(a[1].t / 1e-4).astype(np.int64) - 1
+    counts = np.bincount(steps * 50 + a[1].i, minlength=1000 * 50)
+    lam = 18000.0 * 1e-4
+    assert counts.mean() == pytest.approx(lam, rel=0.02)
+    assert counts.var() == pytest.approx(lam, rel=0.05)
+    assert np.mean(counts == 0) == pytest.approx(math.exp(-lam), abs=0.01)
+    assert counts.max() > 5
+    with pytest.raises(ValueError, match="multiple=True"):
+        ns.Network(ns.PoissonInput(2, 2e4), dt=1e-4).run(1e-3)

@@ -73,6 +73,8 @@ class PopLayout:
     hetero: bool = True
     #: the population has an input (else u = 0, folded into the generated code)
     has_input: bool = True
+    #: a Poisson source with Poisson counts per step (``PoissonInput(multiple=True)``)
+    multiple: bool = False
 
 
 @dataclass
@@ -132,6 +134,23 @@ def poisson_uniform(seed: np.uint64, t: int, n: int) -> np.ndarray:
     return (z >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
 
 
+def poisson_counts(u: np.ndarray, lam: np.ndarray, e: np.ndarray, k_max: int) -> np.ndarray:
+    """Poisson counts of mean ``lam`` from uniforms ``u`` by inversion (``e = exp(-lam)``),
+    capped at ``k_max``: the same float64 operations as the compiled kernel."""
+    u, lam = np.asarray(u, np.float64), np.asarray(lam, np.float64)
+    pk = np.array(np.broadcast_to(e, u.shape), np.float64)
+    cdf = pk.copy()
+    cnt = np.zeros(u.shape, np.int64)
+    active = (lam > 0) & (u > cdf)
+    while active.any():
+        a = np.nonzero(active)[0]
+        cnt[a] += 1
+        pk[a] = pk[a] * (lam[a] / cnt[a])
+        cdf[a] = cdf[a] + pk[a]
+        active[a] = (u[a] > cdf[a]) & (cnt[a] < k_max)
+    return cnt
+
+
 def arg_names(layout: Layout) -> list[str]:
     """The kernel's array arguments after ``(t0, t1, run0, dt, info)``, in order."""
     names: list[str] = []
@@ -142,6 +161,8 @@ def arg_names(layout: Layout) -> list[str]:
             names += [f"RB{p}_{q}" for q in range(len(pop.rings))]
         elif pop.kind == "poisson":
             names += [f"PR{p}", f"po{p}", f"pt{p}", f"pm{p}", f"seed{p}", f"n{p}"]
+            if pop.multiple:
+                names += [f"PE{p}", f"KM{p}"]
         else:
             names += [f"ST{p}", f"SI{p}", f"PTR{p}"]
         if pop.record_spikes:
@@ -220,6 +241,8 @@ def generate(layout: Layout) -> str:
         if not pop.record_spikes:
             continue
         need = {"neuron": f"S{p}.shape[1]", "poisson": f"n{p}", "times": "0"}[pop.kind]
+        if pop.multiple:
+            need = f"n{p} * KM{p}"
         emit(2, f"if info[{2 + p}] + {need} > EVT{p}.shape[0]:",
              "    info[0] = 1", "    info[1] = t", "    return")
     # ring slots of this step and propagation slots
@@ -232,18 +255,24 @@ def generate(layout: Layout) -> str:
         else:
             emit(2, f"q{r} = (t + DL{r}[0]) % {ring}.shape[0]")
 
-    def spike(level: int, p: int, m: str, mode: str = "all") -> None:
+    def spike(level: int, p: int, m: str, mode: str = "all", count: str = "") -> None:
         """A spike of neuron ``m`` of population ``p``: record it (modes "all", "record")
         and propagate it (modes "all", "propagate"); "record" also lists it in SPL for
-        the propagation after the population's step."""
+        the propagation after the population's step. ``count``: the name of an int
+        variable holding a number of spikes (recorded that many times, weights times it)."""
         pop = layout.pops[p]
         start = len(body)
         if mode != "propagate":
             if pop.record_spikes:
+                if count:
+                    emit(level, f"for c_ in range({count}):")
+                    level += 1
                 emit(level, f"k_ = info[{2 + p}]", f"EVT{p}[k_] = t", f"EVI{p}[k_] = {m}",
                      f"info[{2 + p}] = k_ + 1")
+                if count:
+                    level -= 1
             if pop.record_rate:
-                emit(level, f"RATE{p}[tt] += 1")
+                emit(level, f"RATE{p}[tt] += {count or 1}")
         if mode == "record":
             emit(level, f"SPL{p}[nsp] = {m}", "nsp += 1")
         for r, pr in enumerate(layout.projs):
@@ -251,18 +280,29 @@ def generate(layout: Layout) -> str:
                 continue
             ring = f"RB{pr.post}_{pr.ring}"
             emit(level, f"for s_ in range(IP{r}[{m}], IP{r}[{m} + 1]):")
+            w = f"W{r}[s_] * {count}" if count else f"W{r}[s_]"
             if pr.direct:
-                emit(level + 1, f"S{pr.post}[{pr.var}, PI{r}[s_]] += W{r}[s_]")
+                emit(level + 1, f"S{pr.post}[{pr.var}, PI{r}[s_]] += {w}")
             elif pr.hetero:
                 emit(level + 1, f"q_ = b{r} + DL{r}[s_]", f"if q_ >= {ring}.shape[0]:",
-                     f"    q_ -= {ring}.shape[0]", f"{ring}[q_, PI{r}[s_]] += W{r}[s_]")
+                     f"    q_ -= {ring}.shape[0]", f"{ring}[q_, PI{r}[s_]] += {w}")
             else:
-                emit(level + 1, f"{ring}[q{r}, PI{r}[s_]] += W{r}[s_]")
+                emit(level + 1, f"{ring}[q{r}, PI{r}[s_]] += {w}")
         if len(body) == start:
             emit(level, "pass")
 
     for p, pop in enumerate(layout.pops):
         emit(2, f"# population {p}: {pop.kind}")
+        if pop.kind == "poisson" and pop.multiple:
+            # Poisson counts by inversion of one uniform (as poisson_counts)
+            emit(2, f"key0 = np.uint64(t) * np.uint64(n{p})", f"for j in range(n{p}):")
+            emit(3, f"ix_ = po{p} + tt * pt{p} + j * pm{p}", f"lam = PR{p}[ix_]", "if lam > 0:")
+            emit(4, f"uu_ = _uniform(seed{p}, key0 + np.uint64(j))", f"pk_ = PE{p}[ix_]",
+                 "cdf_ = pk_", "cnt = 0", f"while uu_ > cdf_ and cnt < KM{p}:",
+                 "    cnt += 1", "    pk_ = pk_ * (lam / cnt)", "    cdf_ = cdf_ + pk_",
+                 "if cnt > 0:")
+            spike(5, p, "j", count="cnt")
+            continue
         if pop.kind == "poisson":
             emit(2, f"key0 = np.uint64(t) * np.uint64(n{p})", f"for j in range(n{p}):")
             emit(3, f"pr = PR{p}[po{p} + tt * pt{p} + j * pm{p}]", "if pr > 0:")
@@ -390,4 +430,4 @@ def load(layout: Layout, announce=None):
 
 
 __all__ = ["Layout", "MonLayout", "PopLayout", "ProjLayout", "generate", "load",
-           "mixed_seed", "poisson_uniform", "splitmix64"]
+           "mixed_seed", "poisson_counts", "poisson_uniform", "splitmix64"]
