@@ -159,11 +159,17 @@ class Population(_Group):
             variables, else ``"rk4"``); spikes are on the grid.
         seed: seed of the initial-state draws.
         name: a label for messages.
+        refractory_input: whether jumps from projections onto a variable the model
+            clamps during the refractory period (the membrane ``v``) still act while a
+            neuron is refractory. ``True`` (default): they shift the held value (as a
+            Brian2 ``on_pre`` with ``(unless refractory)``). ``False``: a jump arriving
+            at the start of a step in which the neuron is refractory is discarded (NEST's
+            ``iaf_psc_delta``; Brunel 2000: "insensitive to stimulation").
     """
 
     def __init__(self, model: NeuronModel, n: int, *, init: dict[str, Dist] | None = None,
                  input: Any = None, method: str | None = None, seed: int = 0,
-                 name: str | None = None) -> None:
+                 name: str | None = None, refractory_input: bool = True) -> None:
         if not isinstance(model, NeuronModel):
             raise ValueError(f"model must be a neurosim model, got {model!r}")
         self.model = model
@@ -193,9 +199,15 @@ class Population(_Group):
                                  f"(state variables: {list(model.state_names)})")
         self.init = init
         self.input = input
+        self.refractory_input = bool(refractory_input)
         #: the current state (``pop.state.v``...), views of the network's arrays once a
         #: network holding the population has been built (``None`` before)
         self.state: State | None = None
+
+    def _gated(self, var: str) -> bool:
+        """Whether jumps onto ``var`` are discarded while a neuron is refractory."""
+        return (not self.refractory_input and self.model.spiking
+                and var in self.model.clamped)
 
     def _initial_state(self, dtype: torch.dtype) -> State:
         state = self.model.initial_state((self.n,), dtype=dtype)
@@ -978,7 +990,9 @@ class Network:
                     "neuron", mod.source_path.stem, method, len(names), len(ir.params),
                     g.model.spiking, bool(g.model.crossing_only),
                     tuple(names.index(v) for v in self._targets.get(q, [])), rec_sp, rec_rt,
-                    hetero=P.shape[1] > 1, has_input=g.input is not None))
+                    hetero=P.shape[1] > 1, has_input=g.input is not None,
+                    gated=tuple(r for r, v in enumerate(self._targets.get(q, []))
+                                if g._gated(v))))
             elif isinstance(g, PoissonInput):
                 layout.pops.append(NW.PopLayout("poisson", record_spikes=rec_sp,
                                                 record_rate=rec_rt, multiple=g.multiple))
@@ -991,7 +1005,8 @@ class Network:
             names = pr._post_root.model.state_names
             layout.projs.append(NW.ProjLayout(
                 self._index(pr.pre), q, -1 if direct else self._targets[q].index(pr.target),
-                arrs[3].size > 1, direct=direct, var=names.index(pr.target)))
+                arrs[3].size > 1, direct=direct, var=names.index(pr.target),
+                gated=pr._post_root._gated(pr.target)))
         for m in self.monitors:
             if isinstance(m, StateMonitor):
                 q = self._index(m.population)
@@ -1214,7 +1229,10 @@ class Network:
                     state = st[q]
                     for v, rb in zip(self._targets.get(q, []), rings[q], strict=True):
                         sl = t % rb.shape[0]
-                        state[v] = state[v] + rb[sl]
+                        jump = rb[sl]
+                        if g._gated(v):  # discarded while refractory
+                            jump = torch.where(state["refrac"] > 0, 0.0, jump)
+                        state[v] = state[v] + jump
                         rb[sl] = 0
                     if g.model.spiking:
                         spikes, new, _ = self._steps[q].with_events(state, inputs[q][tt])
@@ -1289,11 +1307,14 @@ def _announce(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def cv_isi(monitor: SpikeMonitor, min_spikes: int = 3) -> float:
+def cv_isi(monitor: SpikeMonitor, min_spikes: int = 3, t_start: float = 0.0) -> float:
     """Mean coefficient of variation of the interspike intervals over neurons with at
-    least ``min_spikes`` spikes (``nan`` if none)."""
+    least ``min_spikes`` spikes (``nan`` if none), counting only spikes after ``t_start``
+    seconds (to leave out a transient)."""
     cvs = []
     for train in monitor.spike_trains():
+        if t_start > 0:
+            train = train[train > t_start]
         if train.size >= min_spikes:
             isi = np.diff(train)
             if isi.mean() > 0:

@@ -468,3 +468,35 @@ def test_poisson_multiple_counts_engine_equals_reference():
     assert counts.max() > 5
     with pytest.raises(ValueError, match="multiple=True"):
         ns.Network(ns.PoissonInput(2, 2e4), dt=1e-4).run(1e-3)
+
+
+@pytest.mark.parametrize("backend", ["engine", "reference"])
+def test_refractory_input_false_discards_jumps_while_refractory(backend):
+    """A neuron driven over threshold by a jump onto v, then jumps arriving while it is
+    refractory (t_ref = 2 ms): discarded with refractory_input=False (v held at v_reset),
+    added to the held v by default. Through a ring buffer (delay) and directly."""
+    def run(refractory_input, delay):
+        pop = ns.Population(ns.LIF(tau_mem=20e-3, v_th=20.0, v_reset=10.0, t_ref=2e-3), 1,
+                            refractory_input=refractory_input)
+        src = ns.SpikeTimesInput([0, 1, 1], [1e-3, 1.5e-3, 2.0e-3], n=2)
+        kick = ns.Projection(src[:1], pop, "v", 25.0, rule="all_to_all", delay=delay)
+        small = ns.Projection(src[1:], pop, "v", 1.0, rule="all_to_all", delay=delay)
+        sm, vm = ns.SpikeMonitor(pop), ns.StateMonitor(pop, "v")
+        ns.Network(pop, src, kick, small, sm, vm, dt=1e-4, backend=backend).run(5e-3)
+        return sm, vm
+
+    for delay in (0.0, 0.5e-3):
+        sm, vm = run(False, delay)
+        assert sm.num_spikes == 1
+        t_spike = sm.t[0]
+        during = (vm.t > t_spike) & (vm.t <= t_spike + 2e-3 - 1e-9)
+        assert np.all(vm.v[during, 0] == 10.0)
+        sm2, vm2 = run(True, delay)
+        assert sm2.t[0] == t_spike
+        assert vm2.v[during, 0].max() == 12.0  # both small jumps added to the held v
+    if backend == "engine":  # the direct path and the ring path were both taken
+        pop = ns.Population(ns.LIF(), 1, refractory_input=False)
+        src = ns.SpikeTimesInput([0], [1e-3])
+        net = ns.Network(pop, src, ns.Projection(src, pop, "v", 1.0, rule="all_to_all"))
+        net.run(1e-3)
+        assert net._layout.projs[0].direct and net._layout.projs[0].gated

@@ -22,7 +22,7 @@ DEFAULTS: dict[str, object] = {
     "threads": 1,
 }
 
-CASES = ("adex_population", "lif_poisson", "fi_sweep", "cuba", "coba")
+CASES = ("adex_population", "lif_poisson", "fi_sweep", "cuba", "coba", "brunel")
 
 
 def parse_case(argv: Sequence[str] | None = None, stdin=None) -> dict:

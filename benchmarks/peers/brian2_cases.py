@@ -47,6 +47,15 @@ The models (written from the published equations):
   80/n in general, so that each neuron keeps about 80 inputs when ``n`` grows, as in
   Brian2's own CUBA speed test); no synaptic delay. The result adds the mean CV of the
   ISIs over neurons with at least 3 spikes and the peak resident memory.
+- ``brunel``: Brunel (2000) model A as ``examples/brunel.py`` builds it: ``scale`` (1:
+  10000 E + 2500 I), ``regime`` (``SR``, ``AI``, ``SI-fast``, ``SI-slow``: g, eta), tau
+  20 ms, theta 20 mV, Vr 10 mV, refractory 2 ms, v held and synaptic jumps discarded
+  while refractory, v0 uniform in [Vr, theta]; fixed in-degrees C_E = 0.1 N_E,
+  C_I = 0.1 N_I (no autapses, drawn in numpy), J = 0.1 mV * 1000 / C_E, -g J from
+  inhibitory neurons, delay 1.5 ms; external drive ``PoissonInput`` of C_E trains at
+  eta * nu_thr with jumps of 0.1 mV (nu_thr = theta / (0.1 mV * 1000 * tau)); ``exact``.
+  The result adds, after ``t0`` (0.1 s), the rate, mean CV of the ISIs, the Fano
+  factor of the population count in 1 ms bins and the largest spectral peak above 5 Hz.
 """
 
 from __future__ import annotations
@@ -209,12 +218,88 @@ def _network(b2, case, kind):
     return [g, ce, ci, mon], stats
 
 
+BRUNEL_REGIMES = {"SR": (3.0, 2.0), "AI": (5.0, 2.0), "SI-fast": (6.0, 4.0),
+                  "SI-slow": (4.5, 0.9)}
+
+
+def _fixed_indegree(rng, n_pre, n_post, k, offset):
+    """k distinct sources in [0, n_pre) per target, no autapse (targets offset by
+    ``offset`` relative to the sources' indices)."""
+    import numpy as np
+
+    pre, post = [], []
+    for j in range(n_post):
+        own = j + offset
+        if 0 <= own < n_pre:
+            src = rng.choice(n_pre - 1, k, replace=False)
+            src[src >= own] += 1
+        else:
+            src = rng.choice(n_pre, k, replace=False)
+        pre.append(src)
+        post.append(np.full(k, j))
+    return np.concatenate(pre), np.concatenate(post)
+
+
+def _brunel(b2, case):
+    import numpy as np
+
+    ms, mV = b2.ms, b2.mV
+    g_, eta = BRUNEL_REGIMES[case.get("regime", "AI")]
+    case.setdefault("method", "exact")
+    n_e = int(round(10000 * float(case.get("scale", 1.0))))
+    n_i = n_e // 4
+    n = n_e + n_i
+    c_e, c_i = max(1, round(0.1 * n_e)), max(1, round(0.1 * n_i))
+    tau, theta, vr = 20 * ms, 20 * mV, 10 * mV
+    j = 0.1 * 1000.0 / c_e * mV
+    nu_thr = 20.0 / (0.1 * 1000 * 20e-3)  # Hz
+    ns = {"tau": tau, "theta": theta, "Vr": vr, "J": j, "JI": -g_ * j, "Jext": 0.1 * mV}
+    grp = b2.NeuronGroup(n, "dv/dt = -v/tau : volt (unless refractory)",
+                         threshold="v > theta", reset="v = Vr", refractory=2 * ms,
+                         method="exact", namespace=ns, name="brunel")
+    rng = np.random.default_rng(int(case["seed"]))
+    grp.v = (10 + 10 * rng.random(n)) * mV
+    ce = b2.Synapses(grp[:n_e], grp, on_pre="v_post += J * int(not_refractory_post)",
+                     delay=1.5 * ms, namespace=ns, name="exc")
+    ci = b2.Synapses(grp[n_e:], grp, on_pre="v_post += JI * int(not_refractory_post)",
+                     delay=1.5 * ms, namespace=ns, name="inh")
+    i_e, j_e = _fixed_indegree(rng, n_e, n, c_e, 0)
+    i_i, j_i = _fixed_indegree(rng, n_i, n, c_i, -n_e)
+    ce.connect(i=i_e, j=j_e)
+    ci.connect(i=i_i, j=j_i)
+    ext = b2.PoissonInput(grp, "v", c_e, eta * nu_thr * b2.Hz,
+                          weight="Jext * int(not_refractory)")
+    mon = b2.SpikeMonitor(grp)
+    t0 = float(case.get("t0", 0.1))
+
+    def stats():
+        i, t = np.asarray(mon.i[:]), np.asarray(mon.t_[:])
+        keep = t > t0
+        span = case["duration"] - t0
+        out = {"n": n, "regime": case.get("regime", "AI"), "g": g_, "eta": eta,
+               "synapses": int(len(ce) + len(ci))}
+        out.update(spike_stats(i[keep], t[keep], n, span))
+        counts = np.bincount(np.floor((t[keep] - t0) / 1e-3).astype(np.int64),
+                             minlength=int(round(span / 1e-3)))[:int(round(span / 1e-3))]
+        counts = counts.astype(np.float64)
+        out["pop_fano"] = float(counts.var() / counts.mean()) if counts.mean() > 0 else None
+        x = counts - counts.mean()
+        power = np.abs(np.fft.rfft(x)) ** 2
+        freq = np.fft.rfftfreq(x.size, 1e-3)
+        band = freq > 5.0
+        out["osc_hz"] = float(freq[band][np.argmax(power[band])])
+        return out
+
+    return [grp, ce, ci, ext, mon], stats
+
+
 BUILDERS = {
     "adex_population": _adex,
     "lif_poisson": _lif_poisson,
     "fi_sweep": _fi_sweep,
     "cuba": lambda b2, case: _network(b2, case, "cuba"),
     "coba": lambda b2, case: _network(b2, case, "coba"),
+    "brunel": _brunel,
 }
 
 
@@ -232,7 +317,8 @@ def main() -> None:
     b2.prefs.logging.console_log_level = "WARNING"
     b2.prefs.core.default_float_dtype = np.float64 if case.get("dtype", "float64") == \
         "float64" else np.float32
-    key = "-".join(str(case.get(k, "")) for k in ("case", "method", "n", "points", "mode"))
+    key = "-".join(str(case.get(k, "")) for k in ("case", "method", "n", "points", "mode",
+                                                   "scale"))
     if mode == "standalone":
         build_dir = os.path.join(scratch_dir("brian2"), key)
         b2.set_device("cpp_standalone", build_on_run=False, directory=build_dir)

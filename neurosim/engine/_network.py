@@ -75,6 +75,9 @@ class PopLayout:
     has_input: bool = True
     #: a Poisson source with Poisson counts per step (``PoissonInput(multiple=True)``)
     multiple: bool = False
+    #: ring indices whose jumps are discarded while the neuron is refractory
+    #: (``Population(refractory_input=False)``, the clamped variables)
+    gated: tuple[int, ...] = ()
 
 
 @dataclass
@@ -89,6 +92,8 @@ class ProjLayout:
     #: population already stepped): no ring buffer
     direct: bool = False
     var: int = -1
+    #: a direct jump discarded while the target neuron is refractory
+    gated: bool = False
 
 
 @dataclass
@@ -281,7 +286,10 @@ def generate(layout: Layout) -> str:
             ring = f"RB{pr.post}_{pr.ring}"
             emit(level, f"for s_ in range(IP{r}[{m}], IP{r}[{m} + 1]):")
             w = f"W{r}[s_] * {count}" if count else f"W{r}[s_]"
-            if pr.direct:
+            if pr.direct and pr.gated:
+                emit(level + 1, f"if R{pr.post}[PI{r}[s_]] <= zero:",
+                     f"    S{pr.post}[{pr.var}, PI{r}[s_]] += {w}")
+            elif pr.direct:
                 emit(level + 1, f"S{pr.post}[{pr.var}, PI{r}[s_]] += {w}")
             elif pr.hetero:
                 emit(level + 1, f"q_ = b{r} + DL{r}[s_]", f"if q_ >= {ring}.shape[0]:",
@@ -347,7 +355,11 @@ def _neuron(layout: Layout, p: int, pop: PopLayout, emit, spike) -> None:
     uu = f"U{p}[uo{p} + tt * ut{p} + j * um{p}]" if pop.has_input else "zero"
     emit(L, f"mp = {mp}", f"u = {uu}", *[f"x{k} = S{p}[{k}, j]" for k in range(n)])
     for q, k in enumerate(pop.rings):
-        emit(L, f"x{k} = x{k} + RB{p}_{q}[sl{q}, j]", f"RB{p}_{q}[sl{q}, j] = zero")
+        if q in pop.gated:  # discarded while refractory
+            emit(L, f"x{k} = x{k} + (RB{p}_{q}[sl{q}, j] if R{p}[j] <= zero else zero)")
+        else:
+            emit(L, f"x{k} = x{k} + RB{p}_{q}[sl{q}, j]")
+        emit(L, f"RB{p}_{q}[sl{q}, j] = zero")
     if pop.spiking and pop.crossing_only:
         emit(L, f"below = _d_{p}({X}, P{p}, mp) <= 0")
     emit(L, f"{unpack_a} = _jump_{p}({X}, u, P{p}, mp)")
