@@ -40,6 +40,7 @@ the engine with (identical spikes in float64).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time as _time
 from collections.abc import Callable, Sequence
@@ -165,11 +166,15 @@ class Population(_Group):
             Brian2 ``on_pre`` with ``(unless refractory)``). ``False``: a jump arriving
             at the start of a step in which the neuron is refractory is discarded (NEST's
             ``iaf_psc_delta``; Brunel 2000: "insensitive to stimulation").
+        surrogate: the surrogate gradient of the spikes in differentiable runs (a name,
+            object or callable, see :mod:`neurosim.surrogate`; forward: the Heaviside
+            step).
     """
 
     def __init__(self, model: NeuronModel, n: int, *, init: dict[str, Dist] | None = None,
                  input: Any = None, method: str | None = None, seed: int = 0,
-                 name: str | None = None, refractory_input: bool = True) -> None:
+                 name: str | None = None, refractory_input: bool = True,
+                 surrogate: Any = "superspike") -> None:
         if not isinstance(model, NeuronModel):
             raise ValueError(f"model must be a neurosim model, got {model!r}")
         self.model = model
@@ -200,6 +205,7 @@ class Population(_Group):
         self.init = init
         self.input = input
         self.refractory_input = bool(refractory_input)
+        self.surrogate = surrogate
         #: the current state (``pop.state.v``...), views of the network's arrays once a
         #: network holding the population has been built (``None`` before)
         self.state: State | None = None
@@ -550,7 +556,10 @@ class Projection:
             a, b, w = a[order], b[order], w[order]
             d = d[order] if d.size > 1 else d
         self.j = b.astype(np.int32, copy=False)
-        self.weight = w
+        #: the weight of each synapse (CSR order), a float64 tensor: call
+        #: ``weight.requires_grad_()`` to train it (see :class:`Network`); in-place
+        #: changes are seen by the next run
+        self.weight: torch.Tensor = torch.from_numpy(np.ascontiguousarray(w, np.float64))
         self.indptr = np.zeros(pre_root.n + 1, np.int64)
         np.cumsum(np.bincount(a, minlength=pre_root.n), out=self.indptr[1:])
         # a uniform delay is kept as one number (no memory per synapse)
@@ -604,8 +613,9 @@ class SpikeMonitor:
     """Records the spikes of a population or source as neuron index and time.
 
     Attributes (after a run): :attr:`i` (int64 neuron indices), :attr:`t` (float64
-    times in s, non-decreasing), :attr:`count` (spikes per neuron), :attr:`num_spikes`.
-    Memory: 12 bytes per spike recorded (kernel buffers: 12 bytes per spike too).
+    times in s, non-decreasing), :attr:`count` (spikes per neuron), :attr:`num_spikes`,
+    :attr:`count_tensor` (the counts as a tensor, differentiable after a differentiable
+    run). Memory: 12 bytes per spike recorded (kernel buffers: 12 bytes per spike too).
     """
 
     def __init__(self, source: _Group) -> None:
@@ -614,11 +624,29 @@ class SpikeMonitor:
         self.source = source
         self._steps: list[np.ndarray] = []
         self._idx: list[np.ndarray] = []
+        self._tcount: torch.Tensor | None = None
         self._dt = 0.0
 
-    def _add(self, steps: np.ndarray, idx: np.ndarray) -> None:
+    def _add(self, steps: np.ndarray, idx: np.ndarray,
+             count: torch.Tensor | None = None) -> None:
         self._steps.append(np.asarray(steps, np.int64))
         self._idx.append(np.asarray(idx, np.int64))
+        if count is None:
+            count = torch.from_numpy(np.bincount(self._idx[-1], minlength=self.source.n)
+                                     .astype(np.float64))
+        self._tcount = count if self._tcount is None else self._tcount + count
+
+    def _clear(self) -> None:
+        self._steps, self._idx, self._tcount = [], [], None
+
+    @property
+    def count_tensor(self) -> torch.Tensor:
+        """Spikes per neuron (length n) as a tensor. After a differentiable run it is the
+        sum over the steps of the spikes with their surrogate gradients (forward: the
+        same numbers as :attr:`count`), so a loss on it can be back-propagated."""
+        if self._tcount is None:
+            return torch.zeros(self.source.n, dtype=torch.float64)
+        return self._tcount
 
     def _cat(self) -> tuple[np.ndarray, np.ndarray]:
         if len(self._steps) > 1:
@@ -717,6 +745,24 @@ class StateMonitor:
         self.every = 1
         self._t: list[np.ndarray] = []
         self._v: dict[str, list[np.ndarray]] = {v: [] for v in names}
+        self._tv: dict[str, list[torch.Tensor]] = {v: [] for v in names}
+
+    def _clear(self) -> None:
+        self._t = []
+        self._v = {v: [] for v in self.variables}
+        self._tv = {v: [] for v in self.variables}
+
+    def tensor(self, variable: str | None = None) -> torch.Tensor:
+        """The samples of ``variable`` (default the first recorded) as a tensor
+        ``[n_samples, n_neurons]``; after a differentiable run it carries the graph
+        (gradients flow from a loss on it to weights, inputs and parameters)."""
+        variable = variable or self.variables[0]
+        if variable not in self._tv:
+            raise ValueError(f"{variable!r} is not recorded (recorded: {self.variables})")
+        parts = self._tv[variable]
+        if not parts:
+            return torch.zeros((0, self.neurons.size), dtype=torch.float64)
+        return torch.cat(parts) if len(parts) > 1 else parts[0]
 
     @property
     def t(self) -> np.ndarray:
@@ -776,7 +822,24 @@ class RateMonitor:
         self.source = source
         self.bin = float(bin)
         self._counts: list[np.ndarray] = []
+        self._tcounts: list[torch.Tensor] = []
         self._dt = 0.0
+
+    def _add(self, counts: np.ndarray, tcounts: torch.Tensor | None = None) -> None:
+        self._counts.append(counts)
+        self._tcounts.append(torch.from_numpy(counts.astype(np.float64)) if tcounts is None
+                             else tcounts)
+
+    def _clear(self) -> None:
+        self._counts, self._tcounts = [], []
+
+    @property
+    def rate_tensor(self) -> torch.Tensor:
+        """:attr:`rate` as a tensor, differentiable after a differentiable run."""
+        c = torch.cat(self._tcounts) if self._tcounts else torch.zeros(0, dtype=torch.float64)
+        k = max(1, int(round(self.bin / self._dt))) if self._dt else 1
+        m = c.shape[0] // k
+        return c[:m * k].reshape(m, k).sum(1) / (k * self._dt * self.source.n)
 
     @property
     def counts(self) -> np.ndarray:
@@ -824,21 +887,38 @@ class Network:
             are added automatically, in the order met).
         dt: the time step in seconds.
         dtype: ``torch.float64`` (default) or ``torch.float32``.
-        backend: ``"engine"`` (default) or ``"reference"`` (torch; the oracle).
+        backend: ``"auto"`` (default: the compiled engine, or the reference path when
+            the network is differentiable), ``"engine"`` (the compiled kernel, no
+            autograd) or ``"reference"`` (torch; the oracle, and the differentiable path).
 
     The structure is fixed by the first :meth:`run`; later runs continue from the
-    state, ring buffers and time where the previous one ended.
+    state, ring buffers and time where the previous one ended (:meth:`reset` goes back
+    to time 0).
+
+    **Gradients.** A run is *differentiable* when autograd is enabled and a tensor of
+    :meth:`parameters` requires grad: projection weights (``proj.weight.requires_grad_()``),
+    tensor parameters of a population's model, or a population's tensor ``input``. It
+    runs on the reference path (``backend="auto"`` chooses it at the first run; set
+    ``requires_grad`` before it): spikes are the Heaviside step forward and the
+    population's surrogate derivative backward (:mod:`neurosim.surrogate`), and the
+    graph runs through the reset, the ring buffers of the delays and the synaptic
+    jumps into the weights. Monitors then give differentiable tensors
+    (:attr:`SpikeMonitor.count_tensor`, :meth:`StateMonitor.tensor`,
+    :attr:`RateMonitor.rate_tensor`) to build a loss from.
     """
 
     def __init__(self, *objects: Any, dt: float = 1e-4, dtype: torch.dtype = torch.float64,
-                 backend: str = "engine") -> None:
+                 backend: str = "auto") -> None:
         if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
             raise ValueError(f"dt must be a positive number of seconds, got {dt!r}")
         if dtype not in (torch.float32, torch.float64):
             raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
-        if backend not in ("engine", "reference"):
-            raise ValueError(f"backend must be 'engine' or 'reference', got {backend!r}")
+        if backend not in ("auto", "engine", "reference"):
+            raise ValueError(f"backend must be 'auto', 'engine' or 'reference', got {backend!r}")
         self.dt, self.dtype, self.backend = float(dt), dtype, backend
+        self._engine = False
+        self._tstate: dict[int, State] | None = None
+        self._tring: dict[int, list[list[torch.Tensor]]] | None = None
         self.groups: list[_Group] = []
         self.projections: list[Projection] = []
         self.monitors: list[Any] = []
@@ -877,6 +957,51 @@ class Network:
         """The simulated time so far (s)."""
         return self.step_count * self.dt
 
+    def parameters(self) -> list[torch.Tensor]:
+        """The tensors of the network that require grad: projection weights, tensor
+        parameters of the populations' models and tensor population inputs (each once),
+        e.g. for ``torch.optim.Adam(net.parameters())``."""
+        out: list[torch.Tensor] = []
+
+        def add(x: Any) -> None:
+            if (isinstance(x, torch.Tensor) and x.requires_grad
+                    and not any(x is y for y in out)):
+                out.append(x)
+
+        for pr in self.projections:
+            add(pr.weight)
+        for g in self.groups:
+            if isinstance(g, Population):
+                for f in dataclasses.fields(g.model):
+                    add(getattr(g.model, f.name))
+                add(g.input)
+        return out
+
+    def _differentiable(self) -> bool:
+        return torch.is_grad_enabled() and bool(self.parameters())
+
+    def reset(self) -> Network:
+        """Go back to time 0: the initial states drawn again (same seeds), empty ring
+        buffers, spike-time inputs rewound, monitors cleared. Weights and parameters are
+        kept (a training loop calls ``reset()`` before each run). Returns the network."""
+        if self._built:
+            for q, (S, R) in self._states.items():
+                g = self.groups[q]
+                state = g._initial_state(self.dtype)
+                for i, k in enumerate(g.model.state_names):
+                    S[i] = state[k].numpy()
+                R[:] = state["refrac"].numpy() if g.model.spiking else 0
+            for rs in self._rings.values():
+                for rb in rs:
+                    rb[:] = 0
+            for ptr in self._ptr.values():
+                ptr[:] = 0
+        self._tstate = self._tring = None
+        self.step_count = 0
+        for m in self.monitors:
+            m._clear()
+        return self
+
     def memory(self) -> dict[str, int]:
         """Bytes held by the connectivity (CSR arrays), ring buffers and states."""
         self._build()
@@ -896,6 +1021,8 @@ class Network:
             return
         t0 = _time.perf_counter()
         dt, dtype = self.dt, self.dtype
+        self._engine = self.backend == "engine" or (self.backend == "auto"
+                                                    and not self._differentiable())
         npd = _np_dtype(dtype)
         # ring buffers: one per (population, target variable), D = max delay + 1 slots
         targets: dict[int, list[str]] = {}
@@ -913,7 +1040,7 @@ class Network:
             # where a state monitor records the target, which samples before the jumps)
             watched = any(isinstance(m, StateMonitor) and m.population is pr._post_root
                           and pr.target in m.variables for m in self.monitors)
-            direct = (self.backend == "engine" and not hetero and dmax == 1
+            direct = (self._engine and not hetero and dmax == 1
                       and q <= self._index(pr.pre) and not watched)
             self._direct.append(direct)
             if not direct:
@@ -924,14 +1051,15 @@ class Network:
             dl_dtype = np.int16 if dmax < 2 ** 15 else np.int32
             dl = steps.astype(dl_dtype) if hetero else np.array([dmax if steps.size else 1],
                                                                  dl_dtype)
-            self._proj_arrays.append((pr.indptr, pr.j, pr.weight.astype(npd, copy=False), dl))
+            self._proj_arrays.append((pr.indptr, pr.j,
+                                      pr.weight.detach().numpy().astype(npd, copy=False), dl))
         self._targets = targets
         self._rings: dict[int, list[np.ndarray]] = {}
         self._states: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._steps: dict[int, Step] = {}
         for q, g in enumerate(self.groups):
             if isinstance(g, Population):
-                step = discretise(g.model, dt, g.method, precise=False)
+                step = discretise(g.model, dt, g.method, g.surrogate, precise=False)
                 self._steps[q] = step
                 state = g._initial_state(dtype)
                 names = g.model.state_names
@@ -957,7 +1085,7 @@ class Network:
                 m._dt = dt
         self._built = True
         self.setup_s += _time.perf_counter() - t0
-        if self.backend == "engine":
+        if self._engine:
             self._build_engine()
 
     def _build_engine(self) -> None:
@@ -1039,6 +1167,11 @@ class Network:
             raise ValueError(f"duration={duration!r} s is shorter than half a step "
                              f"dt={self.dt!r} s")
         self._build()
+        if self._engine and self._differentiable():
+            raise ValueError("tensors of this network require grad, but it runs on the "
+                             "compiled engine (no autograd): use backend='reference' (or "
+                             "'auto', with requires_grad set before the first run), or run "
+                             "under torch.no_grad()")
         run0 = self.step_count
         n_neuron_steps = T * sum(g.n for g in self.groups)
         if progress is None:
@@ -1050,7 +1183,7 @@ class Network:
             bar = tqdm(total=T, desc="network", unit="step")
         t_start = _time.perf_counter()
         try:
-            if self.backend == "engine":
+            if self._engine:
                 self._run_engine(run0, T, bar)
             else:
                 self._run_reference(run0, T, bar)
@@ -1123,7 +1256,10 @@ class Network:
             if lay.record_rate:
                 rate_bufs[q] = np.zeros(T, np.int32)
                 args.append(rate_bufs[q])
-        for arrs in self._proj_arrays:
+        for pr, arrs in zip(self.projections, self._proj_arrays, strict=True):
+            w = pr.weight.detach().numpy()
+            if not np.shares_memory(w, arrs[2]):  # the weights as they are now
+                np.copyto(arrs[2], w, casting="same_kind")
             args += list(arrs)
         mon_bufs = []
         for m in self.monitors:
@@ -1165,11 +1301,12 @@ class Network:
                 used = int(info[2 + q])
                 m._add(ev_bufs[q][0][:used].copy(), ev_bufs[q][1][:used].astype(np.int64))
             elif isinstance(m, RateMonitor):
-                m._counts.append(rate_bufs[q].copy())
+                m._add(rate_bufs[q].copy())
             else:
                 m._t.append((self._mon_samples(m, run0, T) + 1) * self.dt)
                 for v in m.variables:
                     m._v[v].append(mon_bufs[k])
+                    m._tv[v].append(torch.from_numpy(mon_bufs[k]))
                     k += 1
 
     def _check_finite(self, run0: int, T: int) -> None:
@@ -1187,60 +1324,80 @@ class Network:
 
     # -- the reference path (torch) ------------------------------------------------------
     def _run_reference(self, run0: int, T: int, bar) -> None:
+        """The torch path: each population stepped by :meth:`Step.with_events`, the spikes
+        scattered through the projections into ring slots (tensors replaced, never written
+        in place, so that autograd follows them in a differentiable run)."""
         from .engine import _network as NW
 
-        dtype = self.dtype
+        dtype, dt = self.dtype, self.dt
+        grad = self._differentiable()
         tsec = self._step_times(run0, T)
-        inputs, probs = {}, {}
+        inputs, probs, steps = {}, {}, {}
         for q, g in enumerate(self.groups):
             if isinstance(g, Population):
                 inputs[q] = g._input(tsec, dtype)
+                # a fresh step per differentiable run: its propagators carry this run's graph
+                steps[q] = (discretise(g.model, dt, g.method, g.surrogate, precise=False)
+                            if grad else self._steps[q])
             elif isinstance(g, PoissonInput):
-                probs[q] = (g._counts_data(tsec, self.dt) if g.multiple
-                            else g._prob(tsec, self.dt, _np_dtype(dtype)))
-        if not hasattr(self, "_ref_mats"):
-            self._ref_mats = []
-            for pr, arrs in zip(self.projections, self._proj_arrays, strict=True):
-                steps = pr.delay_steps
-                pre_idx = pr.i
-                mats = []
-                for d in np.unique(steps):
-                    sel = steps == d
-                    idx = torch.tensor(np.stack([pr.j[sel].astype(np.int64), pre_idx[sel]]))
-                    w = torch.as_tensor(arrs[2][sel])
-                    m = torch.sparse_coo_tensor(idx, w, (pr._post_root.n, pr._pre_root.n),
-                                                check_invariants=True)
-                    mats.append((int(d), m.coalesce()))
-                self._ref_mats.append(mats)
-        st: dict[int, State] = {}
-        for q, (S, R) in self._states.items():
-            model = self.groups[q].model
-            st[q] = State({k: torch.from_numpy(S[i]) for i, k in enumerate(model.state_names)})
-            if model.spiking:
-                st[q]["refrac"] = torch.from_numpy(R)
-        rings = {q: [torch.from_numpy(rb) for rb in rs] for q, rs in self._rings.items()}
+                probs[q] = (g._counts_data(tsec, dt) if g.multiple
+                            else g._prob(tsec, dt, _np_dtype(dtype)))
+        if not hasattr(self, "_ref_syn"):  # synapses grouped by delay: (d, pre, post, which)
+            self._ref_syn = []
+            for pr in self.projections:
+                dsteps, pre_idx = pr.delay_steps, pr.i
+                groups = []
+                for d in np.unique(dsteps):
+                    sel = np.nonzero(dsteps == d)[0]
+                    groups.append((int(d), torch.from_numpy(pre_idx[sel]),
+                                   torch.from_numpy(pr.j[sel].astype(np.int64)),
+                                   torch.from_numpy(sel)))
+                self._ref_syn.append(groups)
+        # this run's weights, gathered per delay (a gather keeps the graph to pr.weight)
+        syn = []
+        for pr, groups in zip(self.projections, self._ref_syn, strict=True):
+            w = pr.weight.to(dtype)
+            syn.append([(d, a, b, w[which]) for d, a, b, which in groups])
+        # state and ring slots: continued from a differentiable run, else from the arrays
+        if self._tstate is not None:
+            st, rings = dict(self._tstate), {q: [list(r) for r in rs]
+                                              for q, rs in self._tring.items()}
+        else:
+            st = {}
+            for q, (S, R) in self._states.items():
+                model = self.groups[q].model
+                st[q] = State({k: torch.from_numpy(S[i].copy())
+                               for i, k in enumerate(model.state_names)})
+                if model.spiking:
+                    st[q]["refrac"] = torch.from_numpy(R.copy())
+            rings = {q: [[torch.from_numpy(rb[k].copy()) for k in range(rb.shape[0])]
+                         for rb in rs] for q, rs in self._rings.items()}
         spk_rec: dict[int, list] = {q: [] for q in range(len(self.groups))}
         counts = {q: np.zeros(T, np.int32) for q in range(len(self.groups))}
+        watched = {self._index(m.source) for m in self.monitors
+                   if isinstance(m, (SpikeMonitor, RateMonitor))}
+        tcount: dict[int, Any] = {q: 0.0 for q in watched}
+        tsum: dict[int, list] = {q: [] for q in watched}
         samples: dict[int, list] = {}
         for tt in range(T):
             t = run0 + tt
             for q, g in enumerate(self.groups):
                 if isinstance(g, Population):
                     state = st[q]
-                    for v, rb in zip(self._targets.get(q, []), rings[q], strict=True):
-                        sl = t % rb.shape[0]
-                        jump = rb[sl]
+                    for v, ring in zip(self._targets.get(q, []), rings[q], strict=True):
+                        sl = t % len(ring)
+                        jump = ring[sl]
                         if g._gated(v):  # discarded while refractory
                             jump = torch.where(state["refrac"] > 0, 0.0, jump)
                         state[v] = state[v] + jump
-                        rb[sl] = 0
+                        ring[sl] = torch.zeros(g.n, dtype=dtype)
                     if g.model.spiking:
-                        spikes, new, _ = self._steps[q].with_events(state, inputs[q][tt])
+                        spikes, new, _ = steps[q].with_events(state, inputs[q][tt])
                     else:
-                        new = self._steps[q](state, inputs[q][tt])[1]
+                        new = steps[q](state, inputs[q][tt])[1]
                         spikes = torch.zeros(g.n, dtype=dtype)
                     st[q] = new
-                    s = spikes.detach().to(dtype)
+                    s = spikes.to(dtype) if grad else spikes.detach().to(dtype)
                 elif isinstance(g, PoissonInput):
                     uni = NW.poisson_uniform(NW.mixed_seed(g.seed), t, g.n)
                     if g.multiple:
@@ -1251,54 +1408,70 @@ class Network:
                         cnt = (pr_t > 0) & (uni < pr_t)
                     s = torch.as_tensor(cnt.astype(np.float64), dtype=dtype)
                 else:
-                    steps, idx = self._times[q]
-                    sel = idx[steps == t]
+                    sts, idx = self._times[q]
+                    sel = idx[sts == t]
                     s = torch.as_tensor(np.bincount(sel, minlength=g.n), dtype=dtype)
-                nz = torch.nonzero(s).reshape(-1).numpy()
-                reps = s[nz].to(torch.int64).numpy()
+                sd = s.detach()
+                nz = torch.nonzero(sd).reshape(-1).numpy()
+                reps = sd[nz].to(torch.int64).numpy()
                 spk_rec[q].append(np.repeat(nz, reps))
                 counts[q][tt] = int(reps.sum())
-                if not nz.size:
+                if q in tcount and grad:
+                    tcount[q] = tcount[q] + s
+                    tsum[q].append(s.sum())
+                if not nz.size and not s.requires_grad:
                     continue
-                for pr, mats in zip(self.projections, self._ref_mats, strict=True):
+                for pr, groups in zip(self.projections, syn, strict=True):
                     if self._index(pr.pre) != q:
                         continue
                     p = self._index(pr.post)
-                    rb = rings[p][self._targets[p].index(pr.target)]
-                    for d, m in mats:
-                        rb[(t + d) % rb.shape[0]] += (m @ s[:, None]).reshape(-1)
+                    ring = rings[p][self._targets[p].index(pr.target)]
+                    for d, a, b, w in groups:
+                        add = torch.zeros(pr._post_root.n, dtype=dtype).index_add(0, b, w * s[a])
+                        k = (t + d) % len(ring)
+                        ring[k] = ring[k] + add
             for m in self.monitors:
                 if isinstance(m, StateMonitor) and (t + 1) % m.every == 0:
                     q = self._index(m.population)
+                    idx_t = torch.from_numpy(m.neurons)
                     samples.setdefault(id(m), []).append(
-                        {v: st[q][v].numpy()[m.neurons].copy() for v in m.variables})
+                        {v: st[q][v][idx_t] for v in m.variables})
             if bar is not None:
                 bar.update(1)
-        # write the state back into the arrays both paths share
+        # keep the graph for a continuation; write the values into the shared arrays
+        self._tstate, self._tring = (st, rings) if grad else (None, None)
         for q, g in enumerate(self.groups):
             if isinstance(g, Population):
                 S, R = self._states[q]
                 for i, k in enumerate(g.model.state_names):
-                    S[i] = st[q][k].numpy()
+                    S[i] = st[q][k].detach().numpy()
                 if g.model.spiking:
-                    R[:] = st[q]["refrac"].numpy()
+                    R[:] = st[q]["refrac"].detach().numpy()
+                for rb, ring in zip(self._rings[q], rings[q], strict=True):
+                    for k, slot in enumerate(ring):
+                        rb[k] = slot.detach().numpy()
         self._check_finite(run0, T)
         for m in self.monitors:
             if isinstance(m, StateMonitor):
                 rows = samples.get(id(m), [])
                 m._t.append((self._mon_samples(m, run0, T) + 1) * self.dt)
                 for v in m.variables:
-                    m._v[v].append(np.array([r[v] for r in rows]).reshape(len(rows),
-                                                                          m.neurons.size))
+                    tv = (torch.stack([r[v] for r in rows]) if rows
+                          else torch.zeros((0, m.neurons.size), dtype=dtype))
+                    m._tv[v].append(tv if grad else tv.detach())
+                    m._v[v].append(tv.detach().numpy().copy())
                 continue
             q = self._index(m.source)
             if isinstance(m, SpikeMonitor):
-                steps = np.concatenate([np.full(len(a), run0 + k, np.int64)
-                                        for k, a in enumerate(spk_rec[q])] or [np.zeros(0)])
+                sts = np.concatenate([np.full(len(a), run0 + k, np.int64)
+                                      for k, a in enumerate(spk_rec[q])] or [np.zeros(0)])
                 idx = np.concatenate(spk_rec[q] or [np.zeros(0, np.int64)])
-                m._add(steps.astype(np.int64), idx.astype(np.int64))
+                tc = tcount[q] if grad and isinstance(tcount[q], torch.Tensor) else None
+                m._add(sts.astype(np.int64), idx.astype(np.int64),
+                       None if tc is None else tc.to(torch.float64))
             else:
-                m._counts.append(counts[q])
+                m._add(counts[q], torch.stack(tsum[q]).to(torch.float64)
+                       if grad and tsum[q] else None)
 
 
 def _announce(message: str) -> None:

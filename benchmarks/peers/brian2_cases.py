@@ -52,8 +52,8 @@ The models (written from the published equations):
   20 ms, theta 20 mV, Vr 10 mV, refractory 2 ms, v held and synaptic jumps discarded
   while refractory, v0 uniform in [Vr, theta]; fixed in-degrees C_E = 0.1 N_E,
   C_I = 0.1 N_I (no autapses, drawn in numpy), J = 0.1 mV * 1000 / C_E, -g J from
-  inhibitory neurons, delay 1.5 ms; external drive ``PoissonInput`` of C_E trains at
-  eta * nu_thr with jumps of 0.1 mV (nu_thr = theta / (0.1 mV * 1000 * tau)); ``exact``.
+  inhibitory neurons, delay 1.5 ms; external drive ``PoissonInput`` of 1000 trains (C_E
+  at scale 1) at eta * nu_thr with jumps of 0.1 mV (nu_thr = theta / (0.1 mV * 1000 * tau)); ``exact``.
   The result adds, after ``t0`` (0.1 s), the rate, mean CV of the ISIs, the Fano
   factor of the population count in 1 ms bins and the largest spectral peak above 5 Hz.
 """
@@ -267,7 +267,8 @@ def _brunel(b2, case):
     i_i, j_i = _fixed_indegree(rng, n_i, n, c_i, -n_e)
     ce.connect(i=i_e, j=j_e)
     ci.connect(i=i_i, j=j_i)
-    ext = b2.PoissonInput(grp, "v", c_e, eta * nu_thr * b2.Hz,
+    # the published external drive at every scale: 1000 trains of 0.1 mV
+    ext = b2.PoissonInput(grp, "v", 1000, eta * nu_thr * b2.Hz,
                           weight="Jext * int(not_refractory)")
     mon = b2.SpikeMonitor(grp)
     t0 = float(case.get("t0", 0.1))
