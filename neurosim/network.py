@@ -216,7 +216,9 @@ class Population(_Group):
                 and var in self.model.clamped)
 
     def _initial_state(self, dtype: torch.dtype) -> State:
-        state = self.model.initial_state((self.n,), dtype=dtype)
+        # the initial state is data (no graph to the parameters it may depend on)
+        state = State({k: x.detach() for k, x in
+                       self.model.initial_state((self.n,), dtype=dtype).items()})
         rng = np.random.default_rng(self.seed)
         for k in self.model.state_names:
             if k in self.init:
@@ -389,8 +391,13 @@ def _bernoulli_pairs(total: int, p: float, rng: np.random.Generator) -> np.ndarr
 
 
 def _connect(rule: str, n_pre: int, n_post: int, rng: np.random.Generator, *, p, k, n,
-             i, j, matrix, autapses: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Pairs (pre, post) of a rule, and the matrix values for ``"matrix"``."""
+             i, j, matrix, autapses: bool, shift: int = 0
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Pairs (pre, post) of a rule, and the matrix values for ``"matrix"``.
+
+    Without ``autapses``, post neuron *j* is the same neuron as pre neuron ``j + shift``
+    (pre and post slices of one population) and that pair is left out.
+    """
     values = None
     if rule in ("all_to_all", "dense"):
         pre = np.repeat(np.arange(n_pre), n_post)
@@ -418,12 +425,13 @@ def _connect(rule: str, n_pre: int, n_post: int, rng: np.random.Generator, *, p,
         del pres, posts
     elif rule == "fixed_indegree":
         k = _check_int("k", k, 0)
-        avail = n_pre - (0 if autapses else 1)
+        own = np.arange(n_post)[:, None] + shift
+        overlap = not autapses and bool(np.any((own >= 0) & (own < n_pre)))
+        avail = n_pre - (1 if overlap else 0)
         if k > avail:
             raise ValueError(f"rule='fixed_indegree' needs k <= {avail} available sources, "
                              f"got k={k}")
         src = rng.integers(0, n_pre, (n_post, k))
-        own = np.arange(n_post)[:, None]
         for _ in range(1000):
             src.sort(axis=1)
             bad = np.zeros_like(src, dtype=bool)
@@ -473,7 +481,7 @@ def _connect(rule: str, n_pre: int, n_post: int, rng: np.random.Generator, *, p,
                      or post.max() >= n_post):
         raise ValueError(f"connection indices out of range for {n_pre} -> {n_post} neurons")
     if not autapses:
-        keep = pre != post
+        keep = pre != post + shift
         pre, post = pre[keep], post[keep]
         values = values[keep] if values is not None else None
     return pre, post, values
@@ -525,12 +533,8 @@ class Projection:
         pre_root, pre_off = pre._root()
         same = pre_root is post_root
         a, b, values = _connect(rule, pre.n, post.n, rng, p=p, k=k, n=n, i=i, j=j,
-                                matrix=matrix, autapses=autapses or not same
-                                or pre_off != post_off)
-        if not autapses and same and pre_off != post_off:
-            keep = (a + pre_off) != (b + post_off)
-            a, b = a[keep], b[keep]
-            values = values[keep] if values is not None else None
+                                matrix=matrix, autapses=autapses or not same,
+                                shift=post_off - pre_off)
         nsyn = a.size
         if weight is None:
             if values is None:
@@ -538,6 +542,15 @@ class Projection:
             w = values
         else:
             w = _draw("weight", weight, nsyn, rng)
+        # trainable weights given by the user: a tensor that requires grad, one value per
+        # synapse, or the dense matrix of rule="matrix"; the synapses read it (in CSR order)
+        # at every run, so that gradients reach it
+        src: torch.Tensor | None = None
+        src_index = None
+        if isinstance(weight, torch.Tensor) and weight.requires_grad:
+            src, src_index = weight, np.arange(nsyn)
+        elif (weight is None and isinstance(matrix, torch.Tensor) and matrix.requires_grad):
+            src, src_index = matrix, a.astype(np.int64) * post.n + b
         if isinstance(delay, (int, float)) and not isinstance(delay, bool):
             d = np.full(1, float(delay))  # uniform: one number, not one per synapse
         else:
@@ -555,11 +568,11 @@ class Projection:
             order = np.argsort(a, kind="stable")
             a, b, w = a[order], b[order], w[order]
             d = d[order] if d.size > 1 else d
+            src_index = src_index[order] if src_index is not None else None
         self.j = b.astype(np.int32, copy=False)
-        #: the weight of each synapse (CSR order), a float64 tensor: call
-        #: ``weight.requires_grad_()`` to train it (see :class:`Network`); in-place
-        #: changes are seen by the next run
-        self.weight: torch.Tensor = torch.from_numpy(np.ascontiguousarray(w, np.float64))
+        self._weight = torch.from_numpy(np.ascontiguousarray(w, np.float64))
+        self._src = (None if src is None else
+                     (src, torch.from_numpy(np.ascontiguousarray(src_index))))
         self.indptr = np.zeros(pre_root.n + 1, np.int64)
         np.cumsum(np.bincount(a, minlength=pre_root.n), out=self.indptr[1:])
         # a uniform delay is kept as one number (no memory per synapse)
@@ -572,6 +585,39 @@ class Projection:
     def n_synapses(self) -> int:
         """Number of synapses."""
         return int(self.j.size)
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """The weight of each synapse in CSR order (:attr:`i`, :attr:`j`), a float64
+        tensor in the unit of the target variable.
+
+        To train it, call ``proj.weight.requires_grad_()`` (a leaf tensor; in-place
+        changes, such as an optimiser's, are seen by the next run), or pass a tensor that
+        requires grad as ``weight`` (one value per synapse, in the order of the pairs) or,
+        with ``rule="matrix"``, as ``matrix`` (the synapses are its nonzero entries at
+        construction; the weights are read from it at every run). Assigning a tensor of
+        :attr:`n_synapses` values replaces the weights.
+        """
+        if self._src is not None:
+            src, index = self._src
+            return src.reshape(-1)[index].to(torch.float64)
+        return self._weight
+
+    @weight.setter
+    def weight(self, value: torch.Tensor) -> None:
+        value = torch.as_tensor(value)
+        if value.shape != (self.n_synapses,):
+            raise ValueError(f"weight must have {self.n_synapses} values (one per synapse), "
+                             f"got shape {tuple(value.shape)}")
+        self._weight, self._src = value, None
+
+    @property
+    def trainable(self) -> torch.Tensor | None:
+        """The tensor gradients reach: the user's weight or matrix tensor that requires
+        grad, else :attr:`weight` if it requires grad, else ``None``."""
+        if self._src is not None:
+            return self._src[0]
+        return self._weight if self._weight.requires_grad else None
 
     @property
     def i(self) -> np.ndarray:
@@ -969,7 +1015,7 @@ class Network:
                 out.append(x)
 
         for pr in self.projections:
-            add(pr.weight)
+            add(pr.trainable)
         for g in self.groups:
             if isinstance(g, Population):
                 for f in dataclasses.fields(g.model):

@@ -182,6 +182,11 @@ def test_fixed_indegree_total_number_one_to_one_all_to_all():
     assert np.all(np.bincount(pr.j, minlength=300) == 7)
     assert not np.any(pr.i == pr.j)
     assert np.unique(pr.i * 300 + pr.j).size == 7 * 300
+    # pre a slice of the post population: still exactly k sources, none of them itself
+    pr = ns.Projection(b[100:], b, "i", 1.0, rule="fixed_indegree", k=7, autapses=False,
+                       seed=2)
+    assert np.all(np.bincount(pr.j, minlength=300) == 7)
+    assert not np.any(pr.i == pr.j) and pr.i.min() >= 100
     pr = ns.Projection(a, b, "i", 1.0, rule="fixed_total_number", n=1234, seed=3)
     assert pr.n_synapses == 1234 and np.unique(pr.i * 300 + pr.j).size == 1234
     pr = ns.Projection(b, b, "i", 1.0, rule="one_to_one")
@@ -500,3 +505,174 @@ def test_refractory_input_false_discards_jumps_while_refractory(backend):
         net = ns.Network(pop, src, ns.Projection(src, pop, "v", 1.0, rule="all_to_all"))
         net.run(1e-3)
         assert net._layout.projs[0].direct and net._layout.projs[0].gated
+
+
+# ---------------------------------------------------------------------------------------
+# Brunel (2000): the four regimes, scaled down (examples/brunel.py)
+# ---------------------------------------------------------------------------------------
+def _brunel_example():
+    spec = importlib.util.spec_from_file_location("brunel_example",
+                                                  ROOT / "examples" / "brunel.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_brunel_sr_and_ai_small():
+    """1250 neurons (C_E = 100), 0.3 s: SR fires regularly near 1/(t_ref + rise) with the
+    population locked (population Fano factor in 1 ms bins in the hundreds); AI fires
+    irregularly (CV about 1) and asynchronously (Fano factor near 10). Ranges from seeds
+    0-2 of this size (SR 308-310 Hz, CV 0.05-0.07, Fano 205-221; AI 53-61 Hz, CV
+    0.99-1.16, Fano 12-15)."""
+    brunel = _brunel_example()
+    sr, _, _ = brunel.run("SR", 0.1, 0.3, seed=0)
+    ai, _, _ = brunel.run("AI", 0.1, 0.3, seed=0)
+    assert 290 < sr["rate_hz"] < 330 and sr["cv_isi"] < 0.12 and sr["pop_fano"] > 120
+    assert 45 < ai["rate_hz"] < 70 and 0.85 < ai["cv_isi"] < 1.3 and ai["pop_fano"] < 30
+    assert sr["synapses"] == 1250 * (100 + 25 + 1)  # E, I, one external source each
+
+
+# Brian2 2.9 (benchmarks/peers/brian2_cases.py, case "brunel", scale 0.2, 0.5 s, seed 0;
+# statistics after 0.1 s): rate (Hz), CV(ISI), population Fano factor, spectral peak (Hz)
+BRIAN2_BRUNEL_02 = {"SR": (312.1, 0.016, 475, 375), "AI": (46.4, 1.03, 38, 97.5),
+                    "SI-fast": (62.4, 1.35, 32, 147.5), "SI-slow": (13.4, 0.60, 205, 20)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("regime", ["SR", "AI", "SI-fast", "SI-slow"])
+def test_brunel_regimes_match_brian2(regime):
+    """2500 neurons (C_E = 200), 0.5 s, each regime's statistics in ranges around
+    Brian2's (above) and neurosim's over seeds 0-2, and the signature of the regime:
+    SR regular and locked, AI irregular and asynchronous, SI-fast irregular neurons on
+    a fast (130-200 Hz) population oscillation, SI-slow a slow (15-30 Hz) one."""
+    out, _, _ = _brunel_example().run(regime, 0.2, 0.5, seed=0)
+    rate, cv, fano, osc = out["rate_hz"], out["cv_isi"], out["pop_fano"], out["osc_hz"]
+    b_rate = BRIAN2_BRUNEL_02[regime][0]
+    assert abs(rate - b_rate) < 0.15 * b_rate + 2.0
+    if regime == "SR":
+        assert cv < 0.05 and fano > 300 and osc == pytest.approx(375, abs=10)
+    elif regime == "AI":
+        assert 0.9 < cv < 1.15 and fano < 60
+    elif regime == "SI-fast":
+        assert cv > 1.2 and fano < 60 and 130 <= osc <= 200
+    else:
+        assert 0.45 < cv < 0.75 and fano > 120 and 15 <= osc <= 30
+
+
+# ---------------------------------------------------------------------------------------
+# gradients through networks (the differentiable reference path)
+# ---------------------------------------------------------------------------------------
+def _small_recurrent(backend: str, grad: bool):
+    n = 60
+    pop = ns.Population(TwoCurrentLIF(), n, init={"v": ("uniform", -60.0, -50.0)}, seed=0)
+    ce = ns.Projection(pop[:48], pop, "g_e", ("uniform", 1.0, 3.0), p=0.15,
+                       delay=("uniform", 0.0, 1e-3), seed=1)
+    ci = ns.Projection(pop[48:], pop, "g_i", -9.0, p=0.15, delay=0.5e-3, seed=2)
+    noise = ns.PoissonInput(30, 300.0, seed=3)
+    cn = ns.Projection(noise, pop, "g_e", 1.0, p=0.2, seed=4)
+    if grad:
+        for pr in (ce, ci, cn):
+            pr.weight.requires_grad_()
+    sm, vm = ns.SpikeMonitor(pop), ns.StateMonitor(pop, "v", neurons=[0, 7, 50])
+    net = ns.Network(pop, noise, ce, ci, cn, sm, vm, dt=1e-4, backend=backend)
+    return net, sm, vm, (ce, ci, cn)
+
+
+def test_differentiable_run_equals_engine_and_reaches_every_weight():
+    """Weights that require grad: backend="auto" takes the reference path with autograd;
+    its forward spikes are the engine's; a loss on the spike counts and the traces gives
+    finite gradients to the weights of every projection (heterogeneous delays through
+    the ring buffers, a uniform delay, the Poisson drive)."""
+    a = _small_recurrent("engine", grad=False)
+    b = _small_recurrent("auto", grad=True)
+    a[0].run(0.025)
+    b[0].run(0.025)
+    assert a[0]._engine and not b[0]._engine
+    assert a[1].num_spikes > 20
+    np.testing.assert_array_equal(a[1].i, b[1].i)
+    np.testing.assert_array_equal(a[1].t, b[1].t)
+    np.testing.assert_allclose(a[2].v, b[2].v, rtol=0, atol=1e-9)
+    counts = b[1].count_tensor
+    assert counts.requires_grad and counts.sum().item() == b[1].num_spikes
+    assert torch.equal(counts.detach().long(), torch.as_tensor(a[1].count))
+    loss = counts.sum() + 1e-3 * b[2].tensor("v").sum()
+    loss.backward()
+    params = b[0].parameters()
+    assert len(params) == 3 and all(p is pr.weight for p, pr in zip(params, b[3],
+                                                                   strict=True))
+    for pr in b[3]:
+        g = pr.weight.grad
+        assert g is not None and torch.isfinite(g).all() and (g != 0).float().mean() > 0.5
+    with pytest.raises(ValueError, match="compiled engine"):
+        _small_recurrent("engine", grad=True)[0].run(1e-3)
+
+
+def test_gradients_through_delays_match_finite_differences():
+    """Spike-time inputs -> heterogeneous delays (0 to 2 ms) -> a leaky-integrator readout
+    (no spikes, so the map is smooth): torch.autograd.gradcheck in float64 of readout
+    samples with respect to the weights (given as a tensor that requires grad), the
+    readout's tau_mem and its input current."""
+    def readout(w, tau, u):
+        src = ns.SpikeTimesInput([0, 1, 2, 0, 1], [1e-3, 1.5e-3, 2e-3, 4e-3, 6e-3], n=3)
+        out = ns.Population(ns.LI(tau_mem=tau, tau_syn=4e-3), 2, input=u)
+        pr = ns.Projection(src, out, "i", w, rule="arrays", i=[2, 0, 1, 0, 2, 1],
+                           j=[0, 1, 1, 0, 1, 0],
+                           delay=np.array([0.0, 0.3e-3, 1e-3, 0.5e-3, 2e-3, 0.2e-3]))
+        mon = ns.StateMonitor(out, "v", dt=5e-4)
+        net = ns.Network(src, out, pr, mon, dt=1e-4)
+        net.run(8e-3)
+        assert not net._engine and len(net.parameters()) == 3
+        v = mon.tensor("v")
+        return (v * torch.linspace(-1.0, 1.0, v.shape[0], dtype=F64)[:, None]).sum(0)
+
+    w = torch.tensor([0.5, -0.3, 1.2, 0.8, -0.7, 0.4], dtype=F64, requires_grad=True)
+    tau = torch.tensor(8e-3, dtype=F64, requires_grad=True)
+    u = torch.tensor([0.2, -0.1], dtype=F64, requires_grad=True)
+    assert torch.autograd.gradcheck(readout, (w, tau, u), eps=1e-7, atol=1e-8, rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_train_recurrent_network_to_a_target_rate():
+    """A recurrent LIF population defined with the Network API (a dense input matrix that
+    requires grad, sparse recurrent weights with a 1 ms delay) trained with Adam so that
+    every neuron fires at 20 Hz: the loss falls and the rate approaches the target."""
+    torch.manual_seed(0)
+    w_in = torch.nn.Parameter(0.5 * torch.rand(40, 30, dtype=F64))
+    src = ns.PoissonInput(40, 20.0, seed=1)
+    hid = ns.Population(ns.LIF(tau_mem=20e-3, tau_syn=5e-3, t_ref=2e-3), 30,
+                        init={"v": ("uniform", 0.0, 0.5)}, seed=2)
+    inp = ns.Projection(src, hid, "i", None, rule="matrix", matrix=w_in)
+    rec = ns.Projection(hid, hid, "i", ("normal", 0.0, 0.05), p=0.3, delay=1e-3,
+                        autapses=False, seed=3)
+    rec.weight.requires_grad_()
+    spikes = ns.SpikeMonitor(hid)
+    net = ns.Network(src, hid, inp, rec, spikes, dt=1e-3)
+    assert net.parameters() == [w_in, rec.weight]
+    opt = torch.optim.Adam(net.parameters(), lr=0.01)
+    losses, rates = [], []
+    for _ in range(10):
+        net.reset()
+        opt.zero_grad()
+        net.run(0.1)
+        rate = spikes.count_tensor / 0.1
+        loss = ((rate - 20.0) ** 2).mean() / 20.0 ** 2
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        rates.append(rate.mean().item())
+    assert w_in.grad is not None and rec.weight.grad is not None
+    assert min(losses[5:]) < 0.3 * losses[0]
+    assert abs(rates[-1] - 20.0) < abs(rates[0] - 20.0)
+
+
+@pytest.mark.parametrize("backend", ["engine", "reference"])
+def test_reset_reruns_the_same_network(backend):
+    net, sm, nm, vm, rm = _cuba_small(backend)
+    net.run(0.02)
+    first = (sm.i.copy(), sm.t.copy(), vm.v.copy())
+    net.reset()
+    assert net.t == 0 and sm.num_spikes == 0 and vm.v.shape[0] == 0
+    net.run(0.02)
+    np.testing.assert_array_equal(first[0], sm.i)
+    np.testing.assert_array_equal(first[1], sm.t)
+    np.testing.assert_array_equal(first[2], vm.v)

@@ -53,7 +53,8 @@ The models (written from the published equations):
   while refractory, v0 uniform in [Vr, theta]; fixed in-degrees C_E = 0.1 N_E,
   C_I = 0.1 N_I (no autapses, drawn in numpy), J = 0.1 mV * 1000 / C_E, -g J from
   inhibitory neurons, delay 1.5 ms; external drive ``PoissonInput`` of 1000 trains (C_E
-  at scale 1) at eta * nu_thr with jumps of 0.1 mV (nu_thr = theta / (0.1 mV * 1000 * tau)); ``exact``.
+  at scale 1) at eta * nu_thr with jumps of 0.1 mV (nu_thr = theta / (0.1 mV * 1000 *
+  tau)); ``exact``.
   The result adds, after ``t0`` (0.1 s), the rate, mean CV of the ISIs, the Fano
   factor of the population count in 1 ms bins and the largest spectral peak above 5 Hz.
 """
