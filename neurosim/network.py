@@ -31,11 +31,14 @@ is added to the target state variable (``"i"`` of ``LIF(tau_syn=...)``, ``"g_e"`
 ``"g_i"`` of :class:`~neurosim.CobaLIF`, ``"v"``...), before the model's own input
 and integration. Projections onto one population and variable sum.
 
-Two back ends run the same network: ``"engine"`` (default: one generated numba kernel
-for the whole time loop, the physics of each model printed from its one definition)
-and ``"reference"`` (torch: each population stepped by :meth:`neurosim.Step.with_events`,
-sparse matrix-vector products into the ring buffers), the oracle the tests compare
-the engine with (identical spikes in float64).
+Two back ends run the same network: ``"engine"`` (one generated numba kernel for the
+whole time loop, the physics of each model printed from its one definition) and
+``"reference"`` (torch: each population stepped by :meth:`neurosim.Step.with_events`,
+the spikes scattered through the synapses into the ring buffers), the oracle the tests
+compare the engine with (identical spikes in float64). The reference path is also the
+differentiable one: with weights or parameters that require grad, the spikes carry
+surrogate gradients and a loss on the monitors' tensors back-propagates through the
+populations, the delays and the synapses (``backend="auto"``, the default, picks it).
 """
 
 from __future__ import annotations
@@ -504,6 +507,8 @@ class Projection:
             order of the pairs for ``"arrays"``/``"matrix"``, else in the CSR order of
             :attr:`i`, :attr:`j`), ``("uniform", lo, hi)``, ``("normal", mean, std)``,
             or a callable ``f(rng, n)``. ``None`` with ``rule="matrix"``: the matrix values.
+            A tensor that requires grad (here, or as ``matrix``) is trained: see
+            :attr:`weight`.
         rule: ``"fixed_probability"`` (default; ``p``), ``"all_to_all"`` (alias
             ``"dense"``), ``"one_to_one"``, ``"fixed_indegree"`` (``k`` sources per
             target), ``"fixed_total_number"`` (``n`` synapses), ``"arrays"`` (``i``,
