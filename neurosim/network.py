@@ -1023,8 +1023,9 @@ class Network:
             add(pr.trainable)
         for g in self.groups:
             if isinstance(g, Population):
-                for f in dataclasses.fields(g.model):
-                    add(getattr(g.model, f.name))
+                if dataclasses.is_dataclass(g.model):
+                    for f in dataclasses.fields(g.model):
+                        add(getattr(g.model, f.name))
                 add(g.input)
         return out
 
