@@ -39,6 +39,7 @@ from ._trace import BINARY, UNARY, ModelIR, Sym
 
 #: elements per block
 BLOCK = 256
+assert BLOCK % 64 == 0, "the flag scan reads 64 elements per word"
 #: the most spike rounds of one element within one step (precise spikes)
 MAX_ROUNDS = 10_000
 #: decorator of the small helpers: inlined by numba, so the kernel is one straight loop body.
@@ -46,7 +47,25 @@ MAX_ROUNDS = 10_000
 #: the divergence check) instead of a per-division test that stops vectorisation
 _INLINE = '@njit(inline="always", cache=True, error_model="numpy")'
 #: kernel source version: bump when the templates change (new cache files)
-VERSION = 2
+VERSION = 4
+
+#: constants of the flag scan (pass 2 of fixed-step kernels): the non-zero flags of 64
+#: elements packed into one word (``_PACK`` gathers the low bit of each byte of a word into
+#: its top byte), whose set bits are visited in order (lowest set bit ``w & -w``, its index
+#: by the de Bruijn sequence ``_DEB`` and the table ``_DBT``): the branches taken per step
+#: grow with the number of flagged elements, not with the block's size
+_FLAG_SCAN_CONSTANTS = (
+    "_U1 = np.uint64(1)",
+    "_U8 = np.uint64(8)",
+    "_U56 = np.uint64(56)",
+    "_U58 = np.uint64(58)",
+    "_L01 = np.uint64(0x0101010101010101)",
+    "_PACK = np.uint64(0x0102040810204080)",
+    "_DEB = np.uint64(0x03F79D71B4CB0A89)",
+    "_DBT = np.array([" + ", ".join(
+        str(next(i for i in range(64) if ((0x03F79D71B4CB0A89 << i) % 2**64) >> 58 == k))
+        for k in range(64)) + "], np.int64)",
+)
 
 # status codes returned by the kernels (info[0])
 OK, EV_FULL, DIVERGED, BAD_INPUT, TOO_SMALL, MAX_STEPS, MAX_ROUNDS_HIT = range(7)
@@ -200,6 +219,7 @@ def generate(spec: Spec) -> str:
         f"BLOCK = {BLOCK}",
         f"SPIKING = {ir.spiking}",
         f"CROSSING_ONLY = {ir.crossing_only}",
+        *_FLAG_SCAN_CONSTANTS,
         "",
     ]
     deco = _INLINE
@@ -512,6 +532,7 @@ def _kernel(spec: Spec, xs: list[str]) -> list[str]:
     emit(1, "M = X.shape[1]", "zero = dt - dt", "nev = info[1]", "cap = EVT.shape[0]",
          "nrec = REC.shape[0]", "dense = SPK.shape[0] > 0", "eps = np.finfo(_F).eps",
          "weps = np.finfo(_W).eps", "FL = np.zeros(BLOCK, np.int8)",
+         "FLW = FL.view(np.uint64)",
          "P = np.empty((PG.shape[0], BLOCK), PG.dtype)",
          "UB = np.empty(BLOCK, PG.dtype)", "grid = not precise",
          "for blk in range(b0, b1):")
@@ -524,7 +545,9 @@ def _kernel(spec: Spec, xs: list[str]) -> list[str]:
     emit(3, "bad = False")
     if vector:
         # pass 1: the plain step, branch-free
-        emit(3, "for j in range(nb):", "    UB[j] = U[uo + t * ut + (lo + j) * um]",
+        # the input row segment into UB: one contiguous copy where elements are adjacent
+        emit(3, "ub = uo + t * ut + lo * um", "if um == 1:", "    UB[:nb] = U[ub:ub + nb]",
+             "else:", "    for j in range(nb):", "        UB[j] = U[ub + j * um]",
              "for j in range(nb):")
         L = 4
         emit(L, "mp = j", "u = UB[j]", "bad |= (u - u) != zero",
@@ -552,16 +575,23 @@ def _kernel(spec: Spec, xs: list[str]) -> list[str]:
                  "bad |= " + " | ".join(f"((y[{k}] - y[{k}]) != zero)" for k in range(n)))
         # pass 2: spikes and the general path
         if ir.spiking:
-            emit(3, "for j in range(nb):")
-            emit(4, "fl = FL[j]", "if fl == 0:", "    continue", "m = lo + j", "mp = j")
-            emit(4, "if fl == 1:")
-            emit(5, "if nev >= cap:")
-            emit(6, f"info[0] = {EV_FULL}", "info[1] = nev_blk", "info[4] = blk", "return")
-            emit(5, "EVT[nev] = t", "EVM[nev] = m", "EVS[nev] = dt", "nev += 1",
+            # the flagged elements (spike or general path) in order, 64 flags per word
+            emit(3, "for g in range((nb + 63) >> 6):")
+            emit(4, "mk = np.uint64(0)", "for q in range(8):",
+                 "    w = FLW[g * 8 + q]",
+                 "    mk |= ((((w | (w >> _U1)) & _L01) * _PACK) >> _U56) << (_U8 * np.uint64(q))",
+                 "while mk != 0:")
+            emit(5, "low = mk & (~mk + _U1)", "mk ^= low",
+                 "j = g * 64 + _DBT[(low * _DEB) >> _U58]", "if j >= nb:", "    break")
+            emit(5, "fl = FL[j]", "if fl == 0:", "    continue", "m = lo + j", "mp = j")
+            emit(5, "if fl == 1:")
+            emit(6, "if nev >= cap:")
+            emit(7, f"info[0] = {EV_FULL}", "info[1] = nev_blk", "info[4] = blk", "return")
+            emit(6, "EVT[nev] = t", "EVM[nev] = m", "EVS[nev] = dt", "nev += 1",
                  f"RR[j] = P[{len(ir.params)}, mp]", "if dense:", "    SPK[t, m] = 1",
                  "continue")
-            emit(4, "u = U[uo + t * ut + m * um]")
-            general(4)
+            emit(5, "u = U[uo + t * ut + m * um]")
+            general(5)
     else:
         emit(3, "for j in range(nb):")
         emit(4, "m = lo + j", "mp = j", "u = U[uo + t * ut + m * um]",
