@@ -31,6 +31,7 @@ message on stderr says so, typically 2-10 s); the machine code is cached on disk
 
 from __future__ import annotations
 
+import concurrent.futures
 import math
 import os
 import sys
@@ -376,26 +377,44 @@ def _time_chunks(T: int, progress: bool) -> list[tuple[int, int]]:
     return [(int(b[k]), int(b[k + 1])) for k in range(n) if b[k + 1] > b[k]]
 
 
+_POOL: tuple[int, int, concurrent.futures.ThreadPoolExecutor] | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool(workers: int) -> concurrent.futures.ThreadPoolExecutor:
+    """The engine's worker threads, started once per process (kernels release the GIL).
+
+    A forked child (a process-pool sweep) does not inherit the threads: it starts its own.
+    """
+    global _POOL
+    with _POOL_LOCK:
+        pid = os.getpid()
+        if _POOL is None or _POOL[0] != pid or _POOL[1] < workers:
+            if _POOL is not None and _POOL[0] == pid:
+                _POOL[2].shutdown(wait=False)
+            _POOL = (pid, workers, concurrent.futures.ThreadPoolExecutor(
+                max_workers=workers, thread_name_prefix="neurosim-engine"))
+        return _POOL[2]
+
+
 def _parallel(work, threads: int) -> None:
+    """``work(k)`` for k in 0..threads-1: k = 0 in this thread, the others in the pool."""
     if threads == 1:
         work(0)
         return
-    errors: list[BaseException] = []
-
-    def guard(k):
+    futures = [_pool(threads - 1).submit(work, k) for k in range(1, threads)]
+    error: BaseException | None = None
+    try:
+        work(0)
+    except BaseException as err:  # noqa: BLE001 - re-raised after the others finished
+        error = err
+    for fut in futures:
         try:
-            work(k)
-        except BaseException as err:  # noqa: BLE001 - re-raised in the calling thread
-            errors.append(err)
-
-    pool = [threading.Thread(target=guard, args=(k,)) for k in range(1, threads)]
-    for th in pool:
-        th.start()
-    guard(0)
-    for th in pool:
-        th.join()
-    if errors:
-        raise errors[0]
+            fut.result()
+        except BaseException as err:  # noqa: BLE001
+            error = error or err
+    if error is not None:
+        raise error
 
 
 def _run_blocks(kernel, b0, b1, T, dt, U, uo, ut, um, P, ps, X, R, REC, recv, SPK, precise,
