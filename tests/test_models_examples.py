@@ -4,6 +4,8 @@ every example, adex_firing_patterns included, in smoke mode)."""
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -14,6 +16,7 @@ def _load(name):
     return module
 
 
+@pytest.mark.slow  # tests/test_examples.py smoke-runs the sheet; this adds the per-model figures
 def test_model_gallery_smoke(tmp_path):
     module = _load("model_gallery")
     module.main(["--smoke", "--outdir", str(tmp_path / "models"),

@@ -333,6 +333,7 @@ def test_multi_spike_counts_thresholds_crossed_with_a_subtractive_reset():
     assert z.tolist() == [0.0, 1.0, 1.0]
 
 
+@pytest.mark.slow  # dynamo tracing: about 20 s
 def test_compiled_forward_matches_eager():
     """torch.compile (dynamo) traces a cell, with graph breaks at the data-dependent
     checks (parameter validation, ``any()`` in the step). The ``eager`` backend keeps
@@ -359,6 +360,7 @@ def test_compiled_forward_matches_eager():
         torch.testing.assert_close(cell.log_tau_mem.grad, g)
 
 
+@pytest.mark.slow  # a fresh process; tests/test_examples.py smoke-runs the script in-process
 def test_train_digits_example_smoke_run():
     import subprocess
     import sys
