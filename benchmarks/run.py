@@ -118,7 +118,9 @@ def population(lib: str, u: torch.Tensor) -> Callable[[], object] | None:
     ``neurosim`` is the public call, ``neurosim.simulate(..., record=None)``, with its
     default outputs: spike events, read back as time-sorted ``spike_index`` /
     ``spike_time`` (what a user's analysis touches first). ``neurosim-fused`` is the
-    kernel alone (``neurosim.fused.run``, a dense raster): the ceiling of the public call.
+    training kernel alone (``neurosim.fused.run``, a dense raster) and ``neurosim-engine``
+    the simulation kernel alone (``neurosim.engine.run``: unsorted events, no ``Result``):
+    the ceilings of the public call.
     """
     T, _, N = u.shape
     if lib.startswith("neurosim"):
@@ -126,6 +128,13 @@ def population(lib: str, u: torch.Tensor) -> Callable[[], object] | None:
 
         model = ns.LIF(tau_mem=TAU_A, reset="subtract")
         method = ns.ExactExponential(precise=False)
+        if lib == "neurosim-engine":
+            from neurosim import engine
+
+            # the compiled engine alone: the kernel and its event buffers, unsorted, no Result
+            step = ns.discretise(model, DT, method)
+            state = model.initial_state(u.shape[1:], dtype=u.dtype)
+            return lambda: engine.run(step, u, state).events
         if lib.startswith("neurosim-fused"):
             from neurosim import fused
 
@@ -219,10 +228,11 @@ def case_a(libs: list[str], sizes: list[tuple[int, int]], repeats: int) -> list[
                              "neuron_steps_per_s": N * T / sec})
                 print(f"  (a) {drive_name:>5} ({rate:5.1f} Hz) N={N:>8} T={T:>5} {lib:<22} "
                       f"{N * T / sec:10.3e} neuron-steps/s", flush=True)
-            if "neurosim" in secs and "neurosim-fused" in secs:
-                over = secs["neurosim"] / secs["neurosim-fused"] - 1.0
-                print(f"      public call over the kernel (simulate vs fused.run): "
-                      f"{100 * over:+.0f} %", flush=True)
+            for kernel in ("neurosim-engine", "neurosim-fused"):
+                if "neurosim" in secs and kernel in secs:
+                    over = secs["neurosim"] / secs[kernel] - 1.0
+                    print(f"      public call over the kernel (simulate vs {kernel}): "
+                          f"{100 * over:+.0f} %", flush=True)
             peers = [secs[p] for p in secs if not p.startswith("neurosim")]
             if "neurosim" in secs and peers:
                 print(f"      neurosim.simulate vs the best peer: "
@@ -779,7 +789,8 @@ def main(argv: list[str] | None = None) -> None:
     PEER_PYTHON["nest"] = args.nest_python
     PEER_TIMEOUT, SLOW_LIMIT = args.peer_timeout, args.slow_limit
     versions = available()
-    libs = ["neurosim", "neurosim-fused", "neurosim-fused-uint8", "neurosim-reference"]
+    libs = ["neurosim", "neurosim-engine", "neurosim-fused", "neurosim-fused-uint8",
+            "neurosim-reference"]
     for peer in PEERS:
         if versions[peer].startswith("unavailable"):
             print(f"skipping {peer}: {versions[peer]}")
