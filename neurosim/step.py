@@ -118,8 +118,8 @@ class Step:
 
     @property
     def precise(self) -> bool:
-        """Whether spike times are located inside the step."""
-        return bool(getattr(self.integrator, "precise", False))
+        """Whether spike times are located inside the step (exact with precise=True, adaptive)."""
+        return bool(self.integrator.precise)
 
     def _prepared(self, dtype: torch.dtype, device: torch.device):
         key = (dtype, device)

@@ -308,6 +308,9 @@ def test_decoders_first_spike_time_and_losses():
 def test_step_grid_options_validate():
     with pytest.raises(ValueError, match="precise=False"):
         discretise(LIF(), 1e-3, "exact", multi_spike=True)
+    # the adaptive integrator always locates spikes inside the step (issue 13)
+    with pytest.raises(ValueError, match="precise=False"):
+        discretise(LIF(), 1e-4, "adaptive", multi_spike=True)
     with pytest.raises(ValueError, match="t_ref"):
         discretise(LIF(t_ref=2e-3), 1e-3, "euler", reset_delay="end")
     with pytest.raises(ValueError, match="reset_delay"):

@@ -191,7 +191,7 @@ def worth_compiling(step: Step, u: torch.Tensor) -> bool:
         return True
     method = method_name(step)
     per_step = _REFERENCE_STEP_S.get(method, 1e-4)
-    if getattr(step.integrator, "precise", False):
+    if method == "exact" and step.precise:
         per_step *= 3
     elements = u[0].numel()
     estimate = u.shape[0] * per_step * (1.0 + elements / 20_000)
