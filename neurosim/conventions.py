@@ -27,6 +27,19 @@ rnnbuilder LIF / Adaptive      LIF / ALIF, exact, ``r = 1/(1-β)``; Adaptive wit
                                ``reset_delay="shift"`` and the spike read one step late
 ============================  ====================================================
 
+The grid-step rules in the table (``multi_spike``, ``reset_delay``, ``v_min``) are
+not part of neurosim's core :class:`~neurosim.step.Step`: :class:`PeerStep` adds
+them on top of one (its equations are in :mod:`neurosim.peer_step`, where it is
+defined so that the layers of :mod:`neurosim.nn` can build it from the same
+arguments). They need spikes on the grid: a fixed-step method, or ``"exact"``
+with ``precise=False``; the adaptive integrator and precise exact are refused::
+
+    from neurosim import LIF, discretise
+    from neurosim.conventions import PeerStep
+
+    step = PeerStep(discretise(LIF(reset="subtract"), 1e-3, "exact", precise=False),
+                    multi_spike=True, v_min=-0.5)   # sinabs' MultiSpike with min_v_mem
+
 Peers that count time in steps (snntorch, sinabs, spikingjelly, rnnbuilder)
 get ``tau = steps · dt``; ``dt`` (seconds, default 1 ms) only names the grid and
 does not change the result. Tie rule: neurosim spikes when ``v > θ``; sinabs'
@@ -45,6 +58,7 @@ from torch import nn
 
 from .models import LI
 from .nn.modules import ALIFLayer, IFLayer, Layer, LIFLayer, LILayer
+from .peer_step import PeerStep
 from .state import State
 from .step import discretise
 from .surrogate import Sigmoid, SuperSpike
@@ -381,5 +395,6 @@ def rnnbuilder_adaptive(tau: float, tau_thr: float, gamma: float,
                              f"gamma={gamma})", spikes_one_step_late=True)
 
 
-__all__ = ["PeerNeuron", "norse_li", "norse_lif", "rnnbuilder_adaptive", "rnnbuilder_lif",
-           "sinabs_lif", "snntorch_leaky", "snntorch_synaptic", "spikingjelly_lif"]
+__all__ = ["PeerNeuron", "PeerStep", "norse_li", "norse_lif", "rnnbuilder_adaptive",
+           "rnnbuilder_lif", "sinabs_lif", "snntorch_leaky", "snntorch_synaptic",
+           "spikingjelly_lif"]

@@ -11,7 +11,8 @@ compute the same thing:
 * the fused training kernels (:mod:`neurosim.fused`): LI/LIF/IF/ALIF under Euler
   or exact integration on the grid, with surrogate gradients;
 * the reference loop: :meth:`neurosim.Step.with_events` per step on tensors, the
-  oracle the others are tested against; autograd, any device, every option.
+  oracle the others are tested against; autograd, any device, every option, and
+  the one back end of :class:`~neurosim.conventions.PeerStep` (peer emulation).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from ._checks import check_choice
 from ._validate import check_finite_input
 from .engine import Events
 from .errors import SimulationDiverged
+from .peer_step import REFERENCE_ONLY, PeerStep
 from .state import State
 from .step import Step
 
@@ -59,8 +61,6 @@ def _fused_reason(step: Step, u: torch.Tensor, recurrent: torch.Tensor | None) -
 
     if recurrent is not None:
         return "recurrent connections need the reference path"
-    if step.multi_spike or step.reset_delay != "none" or step.v_min is not None:
-        return "multi_spike, reset_delay and v_min need the reference path"
     return fused.why_not(step.model, step.integrator, surrogate=step.surrogate,
                          dtype=u.dtype, device=u.device)
 
@@ -74,11 +74,16 @@ def _engine_reason(step: Step, u: torch.Tensor, state: State,
     return engine.why_not(step, u, state)
 
 
-def _choose(step: Step, u: torch.Tensor, state: State, *,
+def _choose(step: Step | PeerStep, u: torch.Tensor, state: State, *,
             recurrent: torch.Tensor | None = None, backend: str = "auto") -> str:
     """:func:`backend_for`, with ``"short"``: the reference loop instead of a first compile."""
     check_choice("backend", backend, BACKENDS)
     if backend == "reference":
+        return "reference"
+    if isinstance(step, PeerStep):  # peer emulation: the reference loop's alone
+        if backend != "auto":
+            raise ValueError(f"backend={backend!r} cannot run this configuration: "
+                             f"{REFERENCE_ONLY}")
         return "reference"
     if backend in ("auto", "engine"):
         reason = _engine_reason(step, u, state, recurrent)
@@ -99,7 +104,7 @@ def _choose(step: Step, u: torch.Tensor, state: State, *,
     return "reference"
 
 
-def backend_for(step: Step, u: torch.Tensor, state: State, *,
+def backend_for(step: Step | PeerStep, u: torch.Tensor, state: State, *,
                 recurrent: torch.Tensor | None = None, backend: str = "auto") -> str:
     """The back end :func:`run_steps` uses (``ValueError`` if a requested one cannot run)."""
     chosen = _choose(step, u, state, recurrent=recurrent, backend=backend)
@@ -107,7 +112,7 @@ def backend_for(step: Step, u: torch.Tensor, state: State, *,
 
 
 def run_steps(
-    step: Step,
+    step: Step | PeerStep,
     input: torch.Tensor,
     state: State,
     record: Sequence[str] = (),
@@ -122,7 +127,8 @@ def run_steps(
     r"""Apply ``step`` to every time slice of ``input`` (the one time loop; see the module docs).
 
     Args:
-        step: the step function (:func:`~neurosim.discretise`).
+        step: the step function (:func:`~neurosim.discretise`), or a
+            :class:`~neurosim.conventions.PeerStep` around one (reference loop only).
         input: ``[T, *shape]``, already of the state's shape, dtype and device.
         state: the initial state (``state["z"]``, the previous spikes, with ``recurrent``).
         record: state variables to record.
@@ -172,7 +178,7 @@ def run_steps(
     return _run_reference(step, u, state, record, recurrent, events, progress)
 
 
-def _run_reference(step: Step, u: torch.Tensor, state: State, record: tuple[str, ...],
+def _run_reference(step: Step | PeerStep, u: torch.Tensor, state: State, record: tuple[str, ...],
                    recurrent: torch.Tensor | None, events: bool, progress: bool) -> StepsOutput:
     T = u.shape[0]
     spikes_out: list[torch.Tensor] = []
@@ -215,7 +221,8 @@ def _run_reference(step: Step, u: torch.Tensor, state: State, record: tuple[str,
                        state, ev, "reference")
 
 
-def _check_finite_state(state: State, names: tuple[str, ...], k: int, step: Step) -> None:
+def _check_finite_state(state: State, names: tuple[str, ...], k: int,
+                        step: Step | PeerStep) -> None:
     """Raise :class:`SimulationDiverged` if a state variable is not finite after step ``k``."""
     for name in names:
         value = state[name].detach()

@@ -214,7 +214,7 @@ def _module_options(module: NeuronModule) -> dict[str, Any]:
         "recurrent": module.recurrent,
         "autapses": module.autapses,
         "backend": module.backend,
-        **module.step_options,
+        **module.peer_options,
     }
     s = module.surrogate
     name = next((k for k, c in SURROGATES.items() if type(s) is c), None)

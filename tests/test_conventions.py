@@ -7,11 +7,17 @@ neurosim module must give the same spikes and the membrane to float32 round-off
 """
 
 import math
+import warnings
 
 import pytest
 import torch
 
+from neurosim import LI, LIF, Step, discretise, engine
 from neurosim import conventions as C
+from neurosim.conventions import PeerStep
+from neurosim.integrators import Euler
+from neurosim.loop import backend_for, run_steps
+from neurosim.nn import LIFLayer
 
 T, B, N = 60, 3, 7
 
@@ -262,6 +268,98 @@ def test_convention_modules_are_differentiable():
     s, v = C.snntorch_synaptic(0.8, 0.9)(x)
     (s.sum() + v.sum()).backward()
     assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+# -- PeerStep: the grid-step rules on top of a core step --------------------------------------
+@pytest.mark.parametrize("option", [{"multi_spike": True}, {"reset_delay": "end"},
+                                    {"v_min": -0.5}])
+@pytest.mark.parametrize("method, kwargs, said", [("adaptive", {}, "'adaptive'"),
+                                                  ("exact", {}, "precise=True")])
+def test_peer_options_refuse_spikes_located_inside_the_step(option, method, kwargs, said):
+    step = discretise(LIF(), 1e-4, method, **kwargs)
+    assert step.precise
+    (name,) = option
+    with pytest.raises(ValueError, match=f"{name}=.*needs spikes on the grid.*{said}"):
+        PeerStep(step, **option)
+    with pytest.raises(ValueError, match=f"{name}=.*{said}"):
+        discretise(LIF(), 1e-4, method, **kwargs, **option)  # refused before it warns
+    with pytest.raises(ValueError, match=f"{name}=.*{said}"):
+        LIFLayer(method=method, precise=method == "exact", **option)  # at construction
+
+
+def test_discretise_adaptive_multi_spike_is_refused():
+    """The case of issue 13: the adaptive integrator has no ``precise`` flag to read off."""
+    with pytest.raises(ValueError, match="multi_spike=True.*method='adaptive'"):
+        discretise(LIF(), 1e-4, "adaptive", multi_spike=True)
+
+
+@pytest.mark.parametrize("method, kwargs", [("euler", {}), ("rk4", {}),
+                                            ("exponential_euler", {}),
+                                            ("exact", {"precise": False})])
+def test_peer_options_accept_spikes_on_the_grid(method, kwargs):
+    step = discretise(LIF(reset="subtract"), 1e-3, method, **kwargs)
+    assert not step.precise
+    peer = PeerStep(step, multi_spike=True, v_min=-0.5)
+    assert peer.active == {"multi_spike": True, "v_min": -0.5}
+    assert PeerStep(step, reset_delay="end").active == {"reset_delay": "end"}
+    # a floor on a non-spiking membrane does not care where spikes would be
+    li = PeerStep(discretise(LI(), 1e-3, "exact"), v_min=0.0)
+    _, state = li(li.initial_state((2,)), torch.tensor([-50.0, 50.0]))
+    assert state["v"][0] == 0.0 and state["v"][1] > 0
+
+
+def test_discretise_peer_options_are_deprecated_and_build_the_same_wrapper():
+    model = LIF(tau_mem=20e-3, reset="subtract", input_mode="jump")
+    u = _input(4.0).reshape(T, -1).to(torch.float64)
+    new = PeerStep(discretise(model, 1e-3, "exact", precise=False), multi_spike=True,
+                   v_min=-0.5)
+    with pytest.warns(DeprecationWarning, match="PeerStep") as caught:
+        old = discretise(model, 1e-3, "exact", precise=False, multi_spike=True, v_min=-0.5)
+    (deprecation,) = [w for w in caught if w.category is DeprecationWarning]
+    assert deprecation.filename == __file__  # points at the caller
+    assert isinstance(old, PeerStep) and old.options == new.options
+    a = run_steps(old, u, old.initial_state(u.shape[1:], dtype=u.dtype), ("v",))
+    b = run_steps(new, u, new.initial_state(u.shape[1:], dtype=u.dtype), ("v",))
+    assert a.spikes.max() > 1  # several spikes in one step were counted
+    assert torch.equal(a.spikes, b.spikes) and torch.equal(a.traces["v"], b.traces["v"])
+    assert a.traces["v"].min() >= -0.5
+    # the defaults build the core step, without a warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        plain = discretise(model, 1e-3, "euler", multi_spike=False, reset_delay="none",
+                           v_min=None)
+    assert type(plain) is Step
+
+
+def test_core_step_has_no_peer_options():
+    step = discretise(LIF(), 1e-3, "euler")
+    for name in ("multi_spike", "reset_delay", "v_min"):
+        assert not hasattr(step, name)
+    with pytest.raises(TypeError):
+        Step(LIF(), 1e-3, Euler(), multi_spike=True)
+    with pytest.raises(ValueError, match="core neurosim Step"):
+        PeerStep(PeerStep(step, multi_spike=True), v_min=0.0)
+    assert LIFLayer(method="euler").make_step().__class__ is Step
+    made = LIFLayer(method="euler", reset_delay="end").make_step()
+    assert isinstance(made, PeerStep) and made.reset_delay == "end"
+
+
+def test_peer_step_runs_on_the_reference_loop():
+    peer = PeerStep(discretise(LIF(reset="subtract"), 1e-3, "euler"), multi_spike=True)
+    u = torch.full((20, 4), 3.0, dtype=torch.float64)
+    state = peer.initial_state((4,), dtype=torch.float64)
+    assert backend_for(peer, u, state) == "reference"
+    assert "reference loop" in engine.why_not(peer, u, state)
+    for backend in ("engine", "fused"):
+        with pytest.raises(ValueError, match=f"backend='{backend}'.*PeerStep"):
+            backend_for(peer, u, state, backend=backend)
+    out = run_steps(peer, u, state, ("v",))
+    assert out.backend == "reference"
+    manual = state
+    for k in range(len(u)):
+        z, manual = peer(manual, u[k])
+        assert torch.equal(z, out.spikes[k])
+        assert torch.equal(manual["v"], out.traces["v"][k])
 
 
 # -- against the peers themselves ----------------------------------------------------------

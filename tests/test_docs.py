@@ -52,7 +52,8 @@ def test_api_reference_is_generated_from_docstrings(html):
                  "neurosim.units.parse_unit", "neurosim.inputs.noise_current",
                  "neurosim.surrogate.get_surrogate", "neurosim.conventions.snntorch_leaky",
                  "neurosim.fused.run", "neurosim.errors.SimulationDiverged",
-                 "module-neurosim.models.integrate_and_fire", "module-neurosim.step"):
+                 "module-neurosim.models.integrate_and_fire", "module-neurosim.step",
+                 "neurosim.conventions.PeerStep", "module-neurosim.peer_step"):
         assert f'id="{name}"' in api, name
     assert "membrane time constant" in api  # napoleon rendered the Args sections
 

@@ -8,6 +8,7 @@ import torch
 
 import neurosim
 from neurosim import LIF, discretise, simulate
+from neurosim.conventions import PeerStep
 from neurosim.nn import (
     ALIFLayer,
     IFCell,
@@ -307,19 +308,22 @@ def test_decoders_first_spike_time_and_losses():
 
 def test_step_grid_options_validate():
     with pytest.raises(ValueError, match="precise=False"):
-        discretise(LIF(), 1e-3, "exact", multi_spike=True)
+        PeerStep(discretise(LIF(), 1e-3, "exact"), multi_spike=True)
+    # the adaptive integrator always locates spikes inside the step (issue 13)
+    with pytest.raises(ValueError, match="precise=False"):
+        PeerStep(discretise(LIF(), 1e-4, "adaptive"), multi_spike=True)
     with pytest.raises(ValueError, match="t_ref"):
-        discretise(LIF(t_ref=2e-3), 1e-3, "euler", reset_delay="end")
+        PeerStep(discretise(LIF(t_ref=2e-3), 1e-3, "euler"), reset_delay="end")
     with pytest.raises(ValueError, match="reset_delay"):
-        discretise(LIF(), 1e-3, "euler", reset_delay="later")
+        PeerStep(discretise(LIF(), 1e-3, "euler"), reset_delay="later")
     with pytest.raises(ValueError, match="v_min"):
-        discretise(LIF(), 1e-3, "euler", v_min=float("nan"))
+        PeerStep(discretise(LIF(), 1e-3, "euler"), v_min=float("nan"))
 
 
 def test_multi_spike_counts_thresholds_crossed_with_a_subtractive_reset():
     """A jump of 7.25 thresholds (no leak to speak of) gives 7 spikes and leaves 0.25."""
-    step = discretise(LIF(tau_mem=1e6, reset="subtract", input_mode="jump"), 1e-3, "euler",
-                      multi_spike=True)
+    step = PeerStep(discretise(LIF(tau_mem=1e6, reset="subtract", input_mode="jump"), 1e-3,
+                               "euler"), multi_spike=True)
     z, state = step(step.initial_state((3,)), torch.tensor([0.5, 2.5, 7.25]))
     assert z.tolist() == [0.0, 2.0, 7.0]
     torch.testing.assert_close(state["v"], torch.tensor([0.5, 0.5, 0.25]))
@@ -327,8 +331,8 @@ def test_multi_spike_counts_thresholds_crossed_with_a_subtractive_reset():
     z1, state1 = single(single.initial_state((3,)), torch.tensor([0.5, 2.5, 7.25]))
     assert z1.tolist() == [0.0, 1.0, 1.0]
     # without a reset nothing lowers the threshold distance: one spike, not a loop
-    step = discretise(LIF(tau_mem=1e6, reset="none", input_mode="jump"), 1e-3, "euler",
-                      multi_spike=True)
+    step = PeerStep(discretise(LIF(tau_mem=1e6, reset="none", input_mode="jump"), 1e-3,
+                               "euler"), multi_spike=True)
     z, _ = step(step.initial_state((3,)), torch.tensor([0.5, 2.5, 7.25]))
     assert z.tolist() == [0.0, 1.0, 1.0]
 

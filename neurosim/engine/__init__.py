@@ -126,12 +126,16 @@ def _needs_grad(step: Step, u: torch.Tensor, state: State | None) -> bool:
 
 
 def why_not(step: Step, u: torch.Tensor, state: State | None = None) -> str | None:
-    """Why the engine cannot run ``step`` on ``u`` (``None``: it can)."""
+    """Why the engine cannot run ``step`` on ``u`` (``None``: it can).
+
+    The engine runs core :class:`~neurosim.step.Step` objects; a wrapper such as
+    :class:`~neurosim.conventions.PeerStep` (peer emulation) runs on the reference loop.
+    """
+    if not isinstance(step, Step):
+        return f"{type(step).__name__} runs on the reference loop (the engine runs core steps)"
     method = method_name(step)
     if method is None:
         return f"no engine kernel for the integrator {step.integrator!r}"
-    if step.multi_spike or step.reset_delay != "none" or step.v_min is not None:
-        return "multi_spike, reset_delay and v_min (peer emulation) run on the reference loop"
     if u.dtype not in (torch.float32, torch.float64):
         return f"dtype {u.dtype} (the engine runs float32 and float64)"
     if u.device.type != "cpu":
@@ -192,7 +196,7 @@ def worth_compiling(step: Step, u: torch.Tensor) -> bool:
         return True
     method = method_name(step)
     per_step = _REFERENCE_STEP_S.get(method, 1e-4)
-    if getattr(step.integrator, "precise", False):
+    if method == "exact" and step.precise:
         per_step *= 3
     elements = u[0].numel()
     estimate = u.shape[0] * per_step * (1.0 + elements / 20_000)

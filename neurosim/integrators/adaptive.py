@@ -213,6 +213,7 @@ class Adaptive(Integrator):
     """
 
     name = "adaptive"
+    precise = True  # spikes are always located inside the step
 
     def __init__(self, rtol: float = 1e-6, atol: float = 1e-9, max_steps: int = 10_000) -> None:
         from .._checks import positive_number

@@ -74,6 +74,9 @@ class Integrator:
 
     #: the method name accepted by :func:`neurosim.simulate`
     name: str = ""
+    #: whether spike times are located inside the step (exact with ``precise=True``,
+    #: adaptive); ``False``: spikes on the grid, at the end of the step
+    precise: bool = False
 
     def prepare(self, model: NeuronModel, dt: float, dtype: torch.dtype,
                 device: torch.device) -> Flow:

@@ -44,6 +44,7 @@ from .._checks import check_choice, describe
 from ..integrators import METHODS, ExactExponential, get_integrator
 from ..loop import run_steps
 from ..models import ALIF, IF, LI, LIF, NeuronModel
+from ..peer_step import PeerStep
 from ..state import State
 from ..step import Step
 from ..surrogate import SurrogateLike, get_surrogate
@@ -84,7 +85,10 @@ class NeuronModule(nn.Module):
         precise: locate spike times inside the step (with a method name: ``"exact"``
             only; an integrator object keeps its own setting). Default ``False``:
             spikes on the grid, the usual choice for training.
-        multi_spike, reset_delay, v_min: grid-step options of :class:`~neurosim.step.Step`.
+        multi_spike, reset_delay, v_min: the grid-step rules of the peer libraries
+            (sinabs' ``MultiSpike`` and ``min_v_mem``, snntorch's ``reset_delay``); with
+            any of them the layer's step is a :class:`~neurosim.conventions.PeerStep`
+            around the core step (spikes on the grid; the reference loop runs it).
         backend: for layers, ``"auto"`` (default: the fused kernels of
             :mod:`neurosim.fused` where they support the configuration — no
             recurrence, LI/LIF/IF/ALIF under Euler or exact integration on the grid,
@@ -135,8 +139,10 @@ class NeuronModule(nn.Module):
             self.integrator = get_integrator(method)
         self.surrogate = get_surrogate(surrogate)
         self.detach_reset = bool(detach_reset)
-        self.step_options = {"multi_spike": multi_spike, "reset_delay": reset_delay,
-                             "v_min": v_min}
+        self.peer_options: dict[str, Any] = {"multi_spike": bool(multi_spike),
+                                             "reset_delay": reset_delay, "v_min": v_min}
+        # checked now (method, t_ref, values), not at the first forward pass
+        self._wrap(Step(proto, self.dt, self.integrator, self.surrogate, self.detach_reset))
         learn = tuple(learn) if not isinstance(learn, str) else (learn,)
         for name in learn:
             if name not in LEARNABLE or name not in fields:
@@ -216,10 +222,17 @@ class NeuronModule(nn.Module):
         """The model dataclass built from the current parameter values (differentiable)."""
         return self.model_cls(**self.parameter_values())
 
-    def make_step(self) -> Step:
-        """The :class:`~neurosim.step.Step` of the current parameters (build one per forward)."""
-        return Step(self.model(), self.dt, self.integrator, self.surrogate, self.detach_reset,
-                    **self.step_options)
+    def make_step(self) -> Step | PeerStep:
+        """The step of the current parameters (build one per forward): a core
+        :class:`~neurosim.step.Step`, or a :class:`~neurosim.conventions.PeerStep`
+        around it where ``multi_spike``, ``reset_delay`` or ``v_min`` is set."""
+        return self._wrap(Step(self.model(), self.dt, self.integrator, self.surrogate,
+                               self.detach_reset))
+
+    def _wrap(self, step: Step) -> Step | PeerStep:
+        """``step`` itself, or a :class:`PeerStep` around it with the layer's peer options."""
+        peer = PeerStep(step, **self.peer_options)
+        return peer if peer.active else step
 
     def recurrent_matrix(self) -> torch.Tensor | None:
         """The recurrent weights with the autapse mask applied (``None`` without recurrence)."""
@@ -228,7 +241,8 @@ class NeuronModule(nn.Module):
         return self.recurrent_weight * self.recurrent_mask
 
     # -- state ---------------------------------------------------------------------------
-    def initial_state(self, input: torch.Tensor, step: Step | None = None) -> State:
+    def initial_state(self, input: torch.Tensor, step: Step | PeerStep | None = None
+                      ) -> State:
         """The resting state for one time slice ``input`` of shape ``[*batch, *neurons]``."""
         step = step or self.make_step()
         state = step.initial_state(input.shape, dtype=input.dtype, device=input.device)
@@ -250,8 +264,9 @@ class NeuronModule(nn.Module):
             raise ValueError(f"input must be finite, got {int((~torch.isfinite(x)).sum())} "
                              f"non-finite values in a tensor of shape {tuple(x.shape)}")
 
-    def _run(self, step: Step, input: torch.Tensor, state: State, record: tuple[str, ...],
-             backend: str) -> tuple[torch.Tensor, State, dict[str, torch.Tensor]]:
+    def _run(self, step: Step | PeerStep, input: torch.Tensor, state: State,
+             record: tuple[str, ...], backend: str
+             ) -> tuple[torch.Tensor, State, dict[str, torch.Tensor]]:
         """The module's output over ``input [T, ...]`` from neurosim's one time loop."""
         membrane = step.model.membrane
         inner = record if step.model.spiking or membrane in record else record + (membrane,)
