@@ -58,6 +58,7 @@ from ._checks import as_param, check_choice, check_dt, describe
 from .events import select_reset
 from .integrators import Integrator, get_integrator
 from .models.base import NeuronModel
+from .stability import check_stability
 from .state import State
 from .surrogate import SurrogateLike, get_surrogate, spike_fn
 
@@ -318,14 +319,21 @@ def discretise(
         A :class:`Step`: ``spikes, state = step(state, input)`` with ``input`` and
         every state tensor of shape ``[*batch, *neurons]``.
 
+    Warns:
+        StabilityWarning: ``dt`` is beyond the stability limit of the method on this model
+            (explicit methods; :mod:`neurosim.stability`), once per call. Silence it with
+            ``warnings.filterwarnings("ignore", category=neurosim.errors.StabilityWarning)``.
+
     Example:
         >>> step = discretise(LIF(tau_mem=10e-3), dt=1e-4)
         >>> state = step.initial_state((3,))
         >>> spikes, state = step(state, torch.full((3,), 1.5))
     """
     integrator = get_integrator(method, rtol=rtol, atol=atol, precise=precise)
-    return Step(model, dt, integrator, surrogate, detach_reset, multi_spike=multi_spike,
+    step = Step(model, dt, integrator, surrogate, detach_reset, multi_spike=multi_spike,
                 reset_delay=reset_delay, v_min=v_min)
+    check_stability(model, integrator, step.dt)
+    return step
 
 
 __all__ = ["SpikeEvents", "Step", "discretise"]

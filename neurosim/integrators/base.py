@@ -83,6 +83,14 @@ class Integrator:
         """
         raise NotImplementedError
 
+    def stability_limit(self, model: NeuronModel):
+        """The :class:`~neurosim.stability.StabilityLimit` of this method on ``model``.
+
+        ``None`` (the default) where the method has no step-size limit (exact,
+        adaptive) or none is known for the model. See :mod:`neurosim.stability`.
+        """
+        return None
+
 
 def end_of_segment(model: NeuronModel, x_end: dict[str, torch.Tensor], h: torch.Tensor,
                    detect: torch.Tensor | None, dt: float) -> Advance:
