@@ -245,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (0 success, 2 bad input or a diverged run, message
     on stderr)."""
-    from .errors import SimulationDiverged
+    from .errors import SimulationDiverged, StiffnessError
 
     parser = build_parser()
     try:
@@ -254,7 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code) if isinstance(exc.code, int) else 2
     try:
         return int(args.func(args))
-    except (ValueError, OSError, SimulationDiverged) as err:
+    except (ValueError, OSError, SimulationDiverged, StiffnessError) as err:
         print(f"neurosim {args.command}: error: {err}", file=sys.stderr)
         return 2
 

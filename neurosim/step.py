@@ -214,6 +214,7 @@ class Step:
             return spikes, new_state, [SpikeEvents(mask, torch.full_like(spikes, self.dt))]
         u = input
         model, flow, t_ref = self._prepared(u.dtype, u.device)
+        flow.begin_step()
         names = model.state_names
         x = {k: state[k] for k in names}
         allowed = torch.ones_like(u, dtype=torch.bool)

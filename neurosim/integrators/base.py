@@ -59,6 +59,10 @@ class Flow:
         self.model = model
         self.dt = dt
 
+    def begin_step(self) -> None:
+        """Called by :class:`~neurosim.Step` before the rounds of every step (the adaptive
+        flow resets its per-step sub-step budget here). Default: nothing."""
+
     def advance(self, x: dict[str, torch.Tensor], u: torch.Tensor, h: torch.Tensor | None,
                 clamped: bool, detect: torch.Tensor | None) -> Advance:
         """Advance each element by ``h`` seconds (``None``: by ``dt`` everywhere).

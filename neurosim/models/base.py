@@ -229,6 +229,23 @@ class NeuronModel:
         """Resting values of the continuous variables (the default initial state)."""
         return {name: 0.0 for name in self.state_names}
 
+    def declared_ranges(self) -> dict[str, tuple[float, float]]:
+        """:attr:`state_ranges` of the variables this instance has, as ``(low, high)`` floats.
+
+        Raises ``ValueError`` for a range that is not ``low < high`` (NaN refused; infinite
+        ends are allowed and mean no bound on that side).
+        """
+        out = {}
+        for name, bounds in self.state_ranges.items():
+            if name not in self.state_names:
+                continue  # e.g. the synaptic current of a LIF without tau_syn
+            lo, hi = (float(b) for b in bounds)
+            if not lo < hi:
+                raise ValueError(f"state_ranges of {type(self).__name__}: {name!r} needs "
+                                 f"low < high, got ({lo!r}, {hi!r})")
+            out[name] = (lo, hi)
+        return out
+
     def stiff_states(self) -> dict[str, Mapping[str, Param]]:
         """States (by a label for messages) where the stiffness of a nonlinear model is judged.
 

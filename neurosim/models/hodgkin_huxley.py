@@ -101,6 +101,12 @@ class HodgkinHuxley(FixedThreshold):
         "e_k": "mV", "e_l": "mV", "v_th": "mV"}
     param_ranges: ClassVar[Mapping[str, tuple[float, float]]] = {
         "c_m": (1e-2, 100.0), "g_na": (1e-3, 1e4), "g_k": (1e-3, 1e4), "g_l": (1e-4, 1e3)}
+    #: a membrane beyond ±1 V is physically impossible (reversal potentials lie within
+    #: about ±100 mV, and the ODE keeps v between them up to the drive); gates are
+    #: probabilities in [0, 1], which exact dynamics never leave: a margin of 1 either side
+    #: still lets a method near its stability limit overshoot without tripping
+    state_ranges: ClassVar[Mapping[str, tuple[float, float]]] = {
+        "v": (-1000.0, 1000.0), "m": (-1.0, 2.0), "h": (-1.0, 2.0), "n": (-1.0, 2.0)}
 
     c_m: Param = 1.0
     g_na: Param = 120.0
