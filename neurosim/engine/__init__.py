@@ -21,8 +21,9 @@ It runs without autograd: where a gradient is needed, :func:`why_not` says so an
 the caller uses the fused training kernels or the reference loop. Spikes leave the
 kernel as events (step, element, offset inside the step), in time order per block;
 a dense raster and traces are written only when asked for. A state that becomes
-non-finite stops the run with :class:`~neurosim.errors.SimulationDiverged`
-naming the step, time, element and variable.
+non-finite, or leaves its model's declared plausible range (``state_ranges``), stops
+the run with :class:`~neurosim.errors.SimulationDiverged` naming the step, time,
+element, variable and value.
 
 The first use of a model structure and method compiles a kernel (a one-line
 message on stderr says so, typically 2-10 s); the machine code is cached on disk
