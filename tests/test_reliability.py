@@ -178,6 +178,26 @@ def test_run_maps_simulation_diverged_to_exit_2(tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "r.npz").exists()
 
 
+def test_run_prints_a_stability_warning_before_running(tmp_path, capsys):
+    """`neurosim run` with Euler at dt = 2.5 tau_mem: one StabilityWarning on stderr."""
+    text = RUN.replace("dt = 1e-4", 'dt = 0.05\nmethod = "euler"').replace(
+        "duration = 0.05", "duration = 0.5")
+    rc = cli.main(["run", str(_write(tmp_path, text)), "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert rc == 0
+    assert err.count("StabilityWarning") == 1 and "dt=0.05 s" in err and "dt <= 0.04 s" in err
+
+
+def test_run_maps_a_stiffness_refusal_to_exit_2(tmp_path, capsys):
+    text = RUN.replace('type = "LIF"', 'type = "LIF"\ntau_mem = "1 ns"').replace(
+        "dt = 1e-4", 'dt = 1e-3\nmethod = "adaptive"')
+    rc = cli.main(["run", str(_write(tmp_path, text)), "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "neurosim run: error: LIF is too stiff for method='adaptive'" in err
+    assert not (tmp_path / "r.npz").exists()
+
+
 @pytest.mark.parametrize("old, new, match", [
     ("duration = 0.05", "duration = 0.05\nneurons = 100000000000",
      r"simulation: the run \(500 steps x 100000000000 neurons\) needs about .* above the "
