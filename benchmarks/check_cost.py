@@ -4,16 +4,17 @@
     python benchmarks/check_cost.py --n 10000 --repeats 9
 
 The compiled engine checks every element at every step: in the vectorised pass, one
-subtraction and one comparison per state variable (``x - x != 0``: not finite) and two
-comparisons per variable with a declared plausible range (``state_ranges``), OR-ed into
-one flag per block and step. This script builds the same kernels without those state
-checks (the private switch ``neurosim.engine._codegen._STATE_CHECKS``; the input check
-stays) and times both on the same input, one thread, alternating A and B within each
-repeat so that load on the machine hits both alike. Times are CPU seconds of the calling
-thread (``time.thread_time``: the kernel runs in it with ``threads=1``), which time spent
-waiting for a core on a shared machine does not inflate. It prints the fastest and the median
-time of each and the overhead ``checked / unchecked - 1`` of both (on a shared machine the
-fastest run is the better estimate of the undisturbed cost).
+subtraction and one comparison per state variable without a declared plausible range
+(``x - x != 0``: not finite) and two comparisons per variable with one
+(``state_ranges``; NaN fails both), OR-ed into one flag per block and step. This script
+builds the same kernels without those state checks (the private switch
+``neurosim.engine._codegen._STATE_CHECKS``; the input check stays) and times both on the
+same input, one thread, alternating A and B within each repeat so that load on the
+machine hits both alike. Times are CPU seconds of the calling thread
+(``time.thread_time``: the kernel runs in it with ``threads=1``), which time spent
+waiting for a core on a shared machine does not inflate. It prints the fastest and the
+median time of each and the overhead ``checked / unchecked - 1`` of both (on a shared
+machine the fastest run is the better estimate of the undisturbed cost).
 
 Cases: a LIF population (exact integration on the grid, v only, range |v| <= 1e9; the
 cheapest kernel, so the largest relative overhead) and AdEx under RK4 (two variables

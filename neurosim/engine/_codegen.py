@@ -86,6 +86,24 @@ def cache_dir() -> Path:
     return Path(root) / "kernels"
 
 
+def range_terms(k: int, value: str, stored: str,
+                ranges: dict[int, tuple[float, float]] | None = None) -> str:
+    """The divergence test of variable ``k`` as a branch-free boolean expression (see
+    ``check`` in :func:`_kernel`); ``ranges`` by variable index (``None``: no ranges)."""
+    bounds = (ranges or {}).get(k)
+    if bounds is None:
+        return f"(({value} - {value}) != zero)"
+    lo, hi = bounds
+    if math.isfinite(lo) and math.isfinite(hi):
+        return f"(not (({stored} >= _F({lo!r})) & ({stored} <= _F({hi!r}))))"
+    terms = [f"(({stored} - {stored}) != zero)"]
+    if math.isfinite(lo):
+        terms.append(f"({stored} < _F({lo!r}))")
+    if math.isfinite(hi):
+        terms.append(f"({stored} > _F({hi!r}))")
+    return " | ".join(terms)
+
+
 # -- expressions -------------------------------------------------------------------------
 def _tup(items: list[str]) -> str:
     return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
@@ -440,17 +458,13 @@ def _kernel(spec: Spec, xs: list[str]) -> list[str]:
         o.extend("    " * level + ln for ln in lines)
 
     def check(values: list[str], stored: list[str]) -> list[str]:
-        """``bad |= ...``: ``values`` not finite (``x - x`` is 0 only for finite x), or the
-        ``stored`` values outside their declared range; bitwise, so branch-free."""
+        """``bad |= ...``, bitwise, so branch-free: a variable without a declared range is
+        flagged where ``values`` is not finite (``x - x`` is 0 only for finite x); one with
+        a range where its ``stored`` value is not inside it (NaN fails both comparisons)."""
         if not _STATE_CHECKS:
             return []
-        terms = [f"(({x} - {x}) != zero)" for x in values]
-        for k, (lo, hi) in ranges.items():
-            if math.isfinite(lo):
-                terms.append(f"({stored[k]} < _F({lo!r}))")
-            if math.isfinite(hi):
-                terms.append(f"({stored[k]} > _F({hi!r}))")
-        return ["bad |= " + " | ".join(terms)]
+        return ["bad |= " + " | ".join(range_terms(k, values[k], stored[k], ranges)
+                                       for k in range(n))]
 
     def fail(level: int, status: str) -> None:
         emit(level, f"info[0] = {status}", "info[2] = t", "info[3] = m", "return")

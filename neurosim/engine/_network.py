@@ -40,7 +40,6 @@ population kernels.
 from __future__ import annotations
 
 import hashlib
-import math
 import threading
 from dataclasses import dataclass, field
 
@@ -309,14 +308,10 @@ def _neuron(layout: Layout, p: int, pop: PopLayout, emit, spike) -> None:
     emit(2, f"nb = S{p}.shape[1]", "bad = False")
 
     def check(values: list[str]) -> str:
-        """``bad |= ...`` for the stored values: not finite, or outside the declared range."""
-        terms = [f"(({x} - {x}) != zero)" for x in values]
-        for k, (lo, hi) in pop.ranges.items():
-            if math.isfinite(lo):
-                terms.append(f"({values[k]} < _F({lo!r}))")
-            if math.isfinite(hi):
-                terms.append(f"({values[k]} > _F({hi!r}))")
-        return "bad |= " + " | ".join(terms)
+        """``bad |= ...`` for the stored values: not finite, or outside the declared range
+        (:func:`neurosim.engine._codegen.range_terms`)."""
+        return "bad |= " + " | ".join(C.range_terms(k, x, x, pop.ranges)
+                                      for k, x in enumerate(values))
 
     for q, _ in enumerate(pop.rings):
         emit(2, f"sl{q} = t % RB{p}_{q}.shape[0]")
