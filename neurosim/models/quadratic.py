@@ -117,7 +117,7 @@ class Izhikevich(_Validated):
     param_ranges: ClassVar[Mapping[str, tuple[float, float]]] = {
         "a": (1e-4, 1.0), "b": (-2.0, 2.0)}
     #: v (mV): ±1 V is physically impossible, and v is reset at ``v_peak`` (30 mV) after
-    #: every step; u (mV/ms) relaxes to b·v (|b| <= 2, so within ±2000 for v in range)
+    #: every step; u (mV/ms) relaxes to b·v (abs(b) <= 2, so within ±2000 for v in range)
     #: plus d per spike, and a large u silences the neuron: ±1e5 is never reached healthily
     state_ranges: ClassVar[Mapping[str, tuple[float, float]]] = {
         "v": (-1000.0, 1000.0), "u": (-1e5, 1e5)}
