@@ -25,6 +25,7 @@ import argparse
 import json
 import math
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -245,16 +246,22 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (0 success, 2 bad input or a diverged run, message
     on stderr)."""
-    from .errors import SimulationDiverged
+    from .errors import SimulationDiverged, StiffnessError
 
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version (0) and usage errors (2)
         return int(exc.code) if isinstance(exc.code, int) else 2
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        # warnings (StabilityWarning before a run, UnitWarning...) as one line on stderr
+        print(f"neurosim {args.command}: {category.__name__}: {message}", file=sys.stderr)
+
     try:
-        return int(args.func(args))
-    except (ValueError, OSError, SimulationDiverged) as err:
+        with warnings.catch_warnings():
+            warnings.showwarning = show
+            return int(args.func(args))
+    except (ValueError, OSError, SimulationDiverged, StiffnessError) as err:
         print(f"neurosim {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -17,6 +17,7 @@ compute the same thing:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -223,20 +224,32 @@ def _run_reference(step: Step | PeerStep, u: torch.Tensor, state: State, record:
 
 def _check_finite_state(state: State, names: tuple[str, ...], k: int,
                         step: Step | PeerStep) -> None:
-    """Raise :class:`SimulationDiverged` if a state variable is not finite after step ``k``."""
+    """Raise :class:`SimulationDiverged` if a state variable is not finite after step ``k``,
+    or outside the model's declared plausible range (``state_ranges``).
+
+    The culprit is the first element (flat index) with an offending variable, and at it the
+    first such variable in state order: what the compiled engine reports.
+    """
+    ranges = step.model.declared_ranges()
+    flags = []
     for name in names:
         value = state[name].detach()
         bad = ~torch.isfinite(value)
-        if bool(bad.any()):
-            element = int(bad.reshape(-1).nonzero()[0])
-            time = (k + 1) * step.dt
-            raise SimulationDiverged(
-                f"{type(step.model).__name__} diverged: state variable {name!r} of element "
-                f"{element} became non-finite in step {k} (t = {time:.6g} s) with "
-                f"method={step.integrator.name!r} and dt={step.dt:g} s; try a smaller dt or "
-                f"another method ('exact', 'exponential_euler' or 'adaptive')",
-                step=k, time=time, neuron=element, variable=name,
-                value=float(value.reshape(-1)[element]))
+        if name in ranges:
+            lo, hi = ranges[name]
+            bad = bad | (value < lo) | (value > hi)
+        flags.append(bad.reshape(-1))
+    if not any(bool(f.any()) for f in flags):
+        return
+    bad_any = torch.stack(flags).any(dim=0)
+    element = int(bad_any.nonzero()[0])
+    q = next(q for q, f in enumerate(flags) if bool(f[element]))
+    name = names[q]
+    value = float(state[name].detach().reshape(-1)[element])
+    raise SimulationDiverged.at(
+        type(step.model).__name__, variable=name, neuron=element, step=k, dt=step.dt,
+        method=step.integrator.name, value=value,
+        bounds=ranges.get(name) if math.isfinite(value) else None)
 
 
 def _run_fused(step: Step, u: torch.Tensor, state: State | None, names: tuple[str, ...],

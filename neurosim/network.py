@@ -1172,7 +1172,8 @@ class Network:
                     tuple(names.index(v) for v in self._targets.get(q, [])), rec_sp, rec_rt,
                     hetero=P.shape[1] > 1, has_input=g.input is not None,
                     gated=tuple(r for r, v in enumerate(self._targets.get(q, []))
-                                if g._gated(v))))
+                                if g._gated(v)),
+                    ranges={names.index(k): r for k, r in g.model.declared_ranges().items()}))
             elif isinstance(g, PoissonInput):
                 layout.pops.append(NW.PopLayout("poisson", record_spikes=rec_sp,
                                                 record_rate=rec_rt, multiple=g.multiple))
@@ -1330,6 +1331,10 @@ class Network:
                 self._kernel.kernel(t, run0 + c1, run0, dt, info, *args)
                 if info[0] == 0:
                     break
+                if info[0] >= 2:  # population info[0] - 2 diverged in step info[1]
+                    q = int(info[0]) - 2
+                    self._check_step(q, self._states[q][0], int(info[1]))
+                    raise AssertionError("the network kernel flagged a state that is fine")
                 t = int(info[1])
                 for q in ev_bufs:  # grow the spike buffers and go on
                     used = int(info[2 + q])
@@ -1360,6 +1365,29 @@ class Network:
                     m._v[v].append(mon_bufs[k])
                     m._tv[v].append(torch.from_numpy(mon_bufs[k]))
                     k += 1
+
+    def _check_step(self, q: int, S: np.ndarray, t: int) -> None:
+        """Raise :class:`SimulationDiverged` if population ``q``'s state ``S`` [n_vars, n]
+        after global step ``t`` holds a non-finite value or one outside the model's declared
+        range: the first neuron with an offending variable, and its first such variable
+        (what the network kernel and the population kernels report)."""
+        model = self.groups[q].model
+        names = model.state_names
+        ranges = model.declared_ranges()
+        bad = ~np.isfinite(S)
+        for k, name in enumerate(names):
+            if name in ranges:
+                lo, hi = ranges[name]
+                bad[k] |= (S[k] < lo) | (S[k] > hi)
+        if not bad.any():
+            return
+        neuron = int(np.nonzero(bad.any(axis=0))[0][0])
+        k = int(np.nonzero(bad[:, neuron])[0][0])
+        value = float(S[k, neuron])
+        raise SimulationDiverged.at(
+            f"{self.groups[q].name} ({type(model).__name__})", variable=names[k],
+            neuron=neuron, step=t, dt=self.dt, method=self._steps[q].integrator.name,
+            value=value, bounds=ranges.get(names[k]) if math.isfinite(value) else None)
 
     def _check_finite(self, run0: int, T: int) -> None:
         for q, (S, _) in self._states.items():
@@ -1449,6 +1477,8 @@ class Network:
                         new = steps[q](state, inputs[q][tt])[1]
                         spikes = torch.zeros(g.n, dtype=dtype)
                     st[q] = new
+                    self._check_step(q, np.stack([new[k].detach().numpy()
+                                                  for k in g.model.state_names]), t)
                     s = spikes.to(dtype) if grad else spikes.detach().to(dtype)
                 elif isinstance(g, PoissonInput):
                     uni = NW.poisson_uniform(NW.mixed_seed(g.seed), t, g.n)

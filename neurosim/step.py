@@ -40,6 +40,7 @@ from ._checks import check_dt
 from .events import select_reset
 from .integrators import Flow, Integrator, get_integrator
 from .models.base import NeuronModel
+from .stability import check_stability
 from .state import State
 from .surrogate import SurrogateLike, get_surrogate, spike_fn
 
@@ -117,6 +118,7 @@ class Step:
         """As ``__call__``, also returning where inside the step each spike happened."""
         u = input
         model, flow, t_ref = self.prepared(u.dtype, u.device)
+        flow.begin_step()
         names = model.state_names
         x = {k: state[k] for k in names}
         allowed = torch.ones_like(u, dtype=torch.bool)
@@ -220,6 +222,11 @@ def discretise(
         every state tensor of shape ``[*batch, *neurons]`` (a ``PeerStep`` around it
         on the deprecated path).
 
+    Warns:
+        StabilityWarning: ``dt`` is beyond the stability limit of the method on this model
+            (explicit methods; :mod:`neurosim.stability`), once per call. Silence it with
+            ``warnings.filterwarnings("ignore", category=neurosim.errors.StabilityWarning)``.
+
     Example:
         >>> step = discretise(LIF(tau_mem=10e-3), dt=1e-4)
         >>> state = step.initial_state((3,))
@@ -227,6 +234,7 @@ def discretise(
     """
     integrator = get_integrator(method, rtol=rtol, atol=atol, precise=precise)
     step = Step(model, dt, integrator, surrogate, detach_reset)
+    check_stability(model, integrator, step.dt)
     if not multi_spike and reset_delay == "none" and v_min is None:
         return step
     # the deprecated path (remove with the arguments); the wrapper's module is above this one

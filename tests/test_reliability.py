@@ -4,8 +4,10 @@ half-precision inputs, tolerances and surrogate scales, memory bounds and exit c
 
 from __future__ import annotations
 
+import contextlib
 import math
 import textwrap
+import warnings
 
 import pytest
 import torch
@@ -176,6 +178,26 @@ def test_run_maps_simulation_diverged_to_exit_2(tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "r.npz").exists()
 
 
+def test_run_prints_a_stability_warning_before_running(tmp_path, capsys):
+    """`neurosim run` with Euler at dt = 2.5 tau_mem: one StabilityWarning on stderr."""
+    text = RUN.replace("dt = 1e-4", 'dt = 0.05\nmethod = "euler"').replace(
+        "duration = 0.05", "duration = 0.5")
+    rc = cli.main(["run", str(_write(tmp_path, text)), "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert rc == 0
+    assert err.count("StabilityWarning") == 1 and "dt=0.05 s" in err and "dt <= 0.04 s" in err
+
+
+def test_run_maps_a_stiffness_refusal_to_exit_2(tmp_path, capsys):
+    text = RUN.replace('type = "LIF"', 'type = "LIF"\ntau_mem = "1 ns"').replace(
+        "dt = 1e-4", 'dt = 1e-3\nmethod = "adaptive"')
+    rc = cli.main(["run", str(_write(tmp_path, text)), "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "neurosim run: error: LIF is too stiff for method='adaptive'" in err
+    assert not (tmp_path / "r.npz").exists()
+
+
 @pytest.mark.parametrize("old, new, match", [
     ("duration = 0.05", "duration = 0.05\nneurons = 100000000000",
      r"simulation: the run \(500 steps x 100000000000 neurons\) needs about .* above the "
@@ -238,3 +260,188 @@ def test_reliability_page_names_only_existing_tests():
     for file, name in sorted(refs):
         source = (root / "tests" / file).read_text()
         assert re.search(rf"^def {name}\(", source, re.M), f"{file}::{name}"
+
+
+# -- model-declared plausible state ranges ---------------------------------------------------
+def test_builtin_models_declare_their_ranges_in_their_units():
+    assert neurosim.HodgkinHuxley().declared_ranges() == {
+        "v": (-1000.0, 1000.0), "m": (-1.0, 2.0), "h": (-1.0, 2.0), "n": (-1.0, 2.0)}
+    assert neurosim.AdEx().declared_ranges() == {"v": (-1000.0, 1000.0), "w": (-1e6, 1e6)}
+    assert neurosim.EIF().declared_ranges() == {"v": (-1000.0, 1000.0)}  # no w
+    assert neurosim.Izhikevich().declared_ranges() == {"v": (-1000.0, 1000.0), "u": (-1e5, 1e5)}
+    assert LIF().declared_ranges() == {"v": (-1e9, 1e9)}
+
+
+@contextlib.contextmanager
+def warnings_ignored():
+    """No StabilityWarning (the runs below are beyond the limit on purpose)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", neurosim.errors.StabilityWarning)
+        yield
+
+
+class _NarrowLIF(LIF):
+    """A LIF whose synaptic current declares the range [-10, 10] (a test model)."""
+
+    state_ranges = {"v": (-1e9, 1e9), "i": (-10.0, 10.0)}
+
+
+def _kick(T: int = 12, step: int = 5, element: int = 1, size: float = 25.0) -> torch.Tensor:
+    u = torch.zeros(T, 3, dtype=torch.float64)
+    u[step, element] = size
+    u[step + 2, 2] = size  # a later one elsewhere: the first is reported
+    return u
+
+
+@pytest.mark.parametrize("backend", ["reference", pytest.param("engine", marks=pytest.mark.slow)])
+def test_leaving_a_declared_range_raises_like_a_non_finite_value(backend):
+    model = _NarrowLIF(tau_mem=20e-3, tau_syn=5e-3, input_mode="jump")
+    with pytest.raises(SimulationDiverged) as info:
+        neurosim.simulate(model, _kick(), 1e-3, "exact", backend=backend)
+    err = info.value
+    assert (err.step, err.neuron, err.variable, err.bounds) == (5, 1, "i", (-10.0, 10.0))
+    # the jump of 25 at the start of step 5, decayed over the step with tau_syn = 5 ms
+    assert err.value == pytest.approx(25.0 * math.exp(-0.2), rel=1e-12)
+    assert err.time == pytest.approx(6e-3)
+    assert "left its declared plausible range [-10, 10] (value 20.4683)" in str(err)
+    assert "step 5" in str(err) and "element 1" in str(err) and "smaller dt" in str(err)
+
+
+def test_engine_and_reference_name_the_same_step_neuron_and_variable():
+    """HH with rk4 at dt = 1 ms (the issue's probe): the reference loop and the engine stop
+    at the same step, element and variable, in float32 and float64."""
+    for dtype in (torch.float64, torch.float32):
+        u = torch.tensor([[0.0, 10.0, 10.0]], dtype=dtype).expand(200, 3)
+        errs = []
+        for backend in ("reference", "engine"):
+            with warnings_ignored(), pytest.raises(SimulationDiverged) as info:
+                neurosim.simulate(neurosim.HodgkinHuxley(), u, 1e-3, "rk4", backend=backend)
+            errs.append(info.value)
+        ref, eng = errs
+        assert (ref.step, ref.neuron, ref.variable) == (eng.step, eng.neuron, eng.variable)
+        assert ref.bounds == eng.bounds == (-1000.0, 1000.0)
+        assert eng.value == pytest.approx(ref.value, rel=1e-4)
+
+
+@pytest.mark.parametrize("backend", ["reference", "engine"])
+def test_lif_rk4_with_dt_far_beyond_tau_fails_loudly(backend):
+    """The issue's sweep stored v = -6.4e107 unflagged (finite, so no NaN check caught it):
+    the growth past LIF's declared |v| <= 1e9 now stops the run at once."""
+    u = torch.full((40, 2), 0.5, dtype=torch.float64)
+    with warnings_ignored(), pytest.raises(SimulationDiverged,
+                                           match="left its declared plausible range") as info:
+        neurosim.simulate(LIF(tau_mem=1e-3), u, 0.05, "rk4", backend=backend)
+    assert info.value.step == 1 and abs(info.value.value) > 1e9
+
+
+def test_lif_rk4_sweep_with_dt_far_beyond_tau_marks_the_set_failed():
+    from neurosim.sweep import Grid, Sweep, SweepWarning, run_sweep
+
+    sweep = Sweep("LIF", Grid(tau_mem=[1e-3, 1.0], I=[0.5]), input="I", dt=0.05, duration=2.0,
+                  method="rk4", dtype="float64")
+    with warnings_ignored(), pytest.warns(SweepWarning, match="declared plausible range"):
+        ds = run_sweep(sweep, progress=False)
+    assert list(ds.error.values != "") == [True, False]
+
+
+def test_izhikevich_at_10_ms_warns_but_stays_in_range():
+    """The issue's Izhikevich at dt = 10 ms (50 Hz with Euler instead of 23 Hz): its state
+    never leaves the declared ranges (v is reset at 30 mV, so it stays within -150..30 mV),
+    so the hint is the stability warning (Euler's limit at rest is 3.4 ms), not an error."""
+    u = torch.full((100, 1), 10.0, dtype=torch.float64)
+    with pytest.warns(neurosim.errors.StabilityWarning, match="Izhikevich"):
+        res = neurosim.simulate(neurosim.Izhikevich(), u, 10e-3, "euler", backend="reference")
+    assert float(res.spike_count()[0]) == 50  # the wrong rate the issue saw
+    u = torch.full((1000, 1), 10.0, dtype=torch.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", neurosim.errors.StabilityWarning)  # within the limit
+        fine = neurosim.simulate(neurosim.Izhikevich(), u, 1e-3, "rk4", backend="reference")
+    assert float(fine.spike_count()[0]) == 23
+
+
+@pytest.mark.parametrize("backend", ["reference", "engine"])
+def test_network_population_leaving_its_range_names_step_neuron_and_variable(backend):
+    from neurosim.network import Network, Population, SpikeMonitor
+
+    pop = Population(neurosim.HodgkinHuxley(), 3, method="rk4",
+                     input=torch.tensor([0.0, 10.0, 10.0]))
+    net = Network(pop, SpikeMonitor(pop), dt=1e-3, backend=backend)
+    with warnings_ignored(), pytest.raises(SimulationDiverged,
+                                           match="declared plausible range") as info:
+        net.run(0.05)
+    assert (info.value.step, info.value.neuron, info.value.variable) == (1, 1, "v")
+
+
+def test_a_range_must_have_low_below_high():
+    class Bad(LIF):
+        state_ranges = {"v": (1.0, -1.0)}
+
+    with pytest.raises(ValueError, match="low < high"):
+        Bad().declared_ranges()
+
+
+# -- hopeless adaptive steps fail fast ---------------------------------------------------------
+def _count_dopri(monkeypatch) -> list[int]:
+    import neurosim.integrators.adaptive as adaptive
+
+    calls = [0]
+    original = adaptive._dopri_step
+
+    def counted(*args, **kwargs):
+        calls[0] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(adaptive, "_dopri_step", counted)
+    return calls
+
+
+@pytest.mark.parametrize("backend", ["reference", "engine"])
+def test_adaptive_refuses_a_hopelessly_stiff_lif_before_running(backend, monkeypatch):
+    """LIF(tau_mem=1e-9) at dt = 1 ms: 95 s on one step before a RuntimeError; now refused
+    before any sub-step: dt*|lambda| = 1e6 needs >= 3e5 Dormand-Prince sub-steps."""
+    from neurosim.errors import StiffnessError
+
+    calls = _count_dopri(monkeypatch)
+    u = torch.full((3, 1), 1.5, dtype=torch.float64)
+    with pytest.raises(StiffnessError, match="too stiff") as info:
+        neurosim.simulate(LIF(tau_mem="1 ns"), u, 1e-3, "adaptive", backend=backend)
+    msg = str(info.value)
+    assert "dt*|lambda| = 1e+06" in msg and "method='exact'" in msg and "implicit" in msg
+    assert "3.02e+05 sub-steps" in msg and "max_steps=1000" in msg
+    assert calls[0] == 0
+
+
+def test_adaptive_adex_at_1e6_pa_stops_within_its_budget(monkeypatch):
+    """AdEx driven with 1e6 pA fires at ~90 kHz (12655 sub-steps in the first 1 ms step
+    before); it now stops after its budget of 1000 sub-steps in step 0."""
+    from neurosim.errors import StiffnessError
+
+    calls = _count_dopri(monkeypatch)
+    u = torch.full((3, 1), 1e6, dtype=torch.float64)
+    with pytest.raises(StiffnessError, match="exceeded max_steps=1000 sub-steps") as info:
+        neurosim.simulate(neurosim.AdEx(), u, 1e-3, "adaptive", backend="reference")
+    assert "AdEx dynamics are too fast" in str(info.value)
+    assert calls[0] < 2500  # the budget, plus the located crossings of the spikes before
+
+
+def test_adaptive_budget_per_step_engine_matches_reference():
+    """Three AdEx elements, the middle one hopelessly driven: both back ends stop on it, in
+    the first step, with the same budget; a healthy run is unaffected."""
+    from neurosim.errors import StiffnessError
+
+    u = torch.tensor([[500.0, 1e6, 500.0]], dtype=torch.float64).expand(3, 3)
+    for backend in ("reference", "engine"):
+        with pytest.raises(StiffnessError, match=r"max_steps=1000 .*element 1") as info:
+            neurosim.simulate(neurosim.AdEx(), u, 1e-3, "adaptive", backend=backend)
+        if backend == "engine":
+            assert "step 0" in str(info.value)
+    ok = neurosim.simulate(neurosim.AdEx(), torch.full((50, 1), 800.0, dtype=torch.float64),
+                           1e-3, "adaptive", backend="engine")
+    assert float(ok.spike_count()[0]) > 0
+
+
+def test_adaptive_default_budget_scales_with_dt():
+    adaptive = neurosim.Adaptive()
+    assert adaptive.budget(1e-4) == 1000 and adaptive.budget(1e-3) == 1000
+    assert adaptive.budget(0.1) == 100_000
+    assert neurosim.Adaptive(max_steps=7).budget(0.1) == 7

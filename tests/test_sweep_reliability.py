@@ -549,3 +549,30 @@ def test_automatic_chunks_are_balanced_across_workers():
         assert n - (chunks - 1) * size >= size - chunks  # the last chunk is not a remnant
         if workers > 1 and n >= 2 * workers:
             assert chunks >= 2 * workers
+
+
+def test_sweep_command_prints_a_stability_warning_once_per_configuration(tmp_path, capsys):
+    """Six chunks of the same unstable configuration (Euler at dt = 3 tau_mem): the
+    StabilityWarning of every chunk is printed once."""
+    config = tmp_path / "unstable.toml"
+    config.write_text(textwrap.dedent("""
+        model = "LIF"
+        input = "I"
+        dt = 3e-3
+        duration = 0.03
+        method = "euler"
+
+        [base]
+        tau_mem = 1e-3
+
+        [grid]
+        I = { start = 0.1, stop = 0.6, num = 6 }
+
+        [run]
+        out = "unstable_out"
+        chunk_size = 1
+    """))
+    assert cli_main([str(config), "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    assert "computed 6 chunks" in captured.out
+    assert captured.err.count("beyond its stability limit") == 1

@@ -21,8 +21,9 @@ It runs without autograd: where a gradient is needed, :func:`why_not` says so an
 the caller uses the fused training kernels or the reference loop. Spikes leave the
 kernel as events (step, element, offset inside the step), in time order per block;
 a dense raster and traces are written only when asked for. A state that becomes
-non-finite stops the run with :class:`~neurosim.errors.SimulationDiverged`
-naming the step, time, element and variable.
+non-finite, or leaves its model's declared plausible range (``state_ranges``), stops
+the run with :class:`~neurosim.errors.SimulationDiverged` naming the step, time,
+element, variable and value.
 
 The first use of a model structure and method compiles a kernel (a one-line
 message on stderr says so, typically 2-10 s); the machine code is cached on disk
@@ -32,7 +33,6 @@ message on stderr says so, typically 2-10 s); the machine code is cached on disk
 from __future__ import annotations
 
 import concurrent.futures
-import math
 import os
 import sys
 import threading
@@ -285,8 +285,9 @@ def run(step: Step, u: torch.Tensor, state: State, record: tuple[str, ...] = (),
     Raises:
         SimulationDiverged: a state variable became non-finite.
         ValueError: non-finite input (naming the step and element).
-        RuntimeError: the adaptive integrator's step size underflowed or it
-            exceeded ``max_steps`` in one step.
+        RuntimeError: the adaptive integrator's step size underflowed.
+        StiffnessError: the adaptive integrator used up its sub-step budget
+            (``max_steps``) in one step, or refused the model before running.
     """
     model, dt = step.model, step.dt
     dtype = u.dtype
@@ -318,7 +319,7 @@ def run(step: Step, u: torch.Tensor, state: State, record: tuple[str, ...] = (),
     integ = step.integrator
     rtol = float(getattr(integ, "rtol", 0.0))
     atol = float(getattr(integ, "atol", 0.0))
-    max_steps = int(getattr(integ, "max_steps", 1))
+    max_steps = int(integ.budget(dt)) if hasattr(integ, "budget") else 1
     precise = bool(getattr(flow, "precise", False))
     scalar = np.dtype(str(dtype).replace("torch.", "")).type
     Pn, Xn, Rn, RECn, SPKn = P.numpy(), X.numpy(), R.numpy(), REC.numpy(), SPK.numpy()
@@ -467,24 +468,24 @@ def _raise(status: int, info: np.ndarray, step: Step, names, t0: int, X) -> None
     if status == C.BAD_INPUT:
         raise _BadInput(f"input must be finite, got a non-finite value at step {t} "
                         f"(t = {t * step.dt:.6g} s), element {m}")
-    if status == C.DIVERGED:
-        var = names[int(info[4])] if int(info[4]) < len(names) else "?"
-        method = step.integrator.name
-        raise SimulationDiverged(
-            f"{type(step.model).__name__} diverged: state variable {var!r} of element {m} "
-            f"became non-finite in step {t} (t = {time:.6g} s) with method={method!r} and "
-            f"dt={step.dt:g} s; try a smaller dt or another method ('exact', "
-            f"'exponential_euler' or 'adaptive')",
-            step=t, time=time, neuron=m, variable=var, value=math.nan)
+    if status in (C.DIVERGED, C.OUT_OF_RANGE):
+        q = int(info[4])
+        var = names[q]
+        value = float(X[q, m])  # the kernel wrote the block's state back
+        bounds = step.model.declared_ranges()[var] if status == C.OUT_OF_RANGE else None
+        raise SimulationDiverged.at(type(step.model).__name__, variable=var, neuron=m, step=t,
+                                    dt=step.dt, method=step.integrator.name, value=value,
+                                    bounds=bounds)
     if status == C.TOO_SMALL:
         raise RuntimeError(f"Adaptive integrator: step size fell below the resolution of dt "
                            f"for element {m} in step {t} (t = {time:.6g} s); the model may be "
                            f"diverging or too stiff for an explicit method")
     if status == C.MAX_STEPS:
-        raise RuntimeError(f"Adaptive integrator exceeded max_steps="
-                           f"{step.integrator.max_steps} sub-steps within one dt={step.dt} s "
-                           f"(element {m}, step {t}); raise max_steps, loosen the tolerances "
-                           f"or reduce dt")
+        from ..integrators.adaptive import over_budget
+
+        integ = step.integrator
+        raise over_budget(type(step.model).__name__, integ.budget(step.dt), step.dt, m,
+                          integ.rtol, integ.atol, step=t)
     if status == C.MAX_ROUNDS_HIT:
         raise RuntimeError(f"more than {C.MAX_ROUNDS} spikes of element {m} within step {t} "
                            f"of dt={step.dt} s")

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import math
 import os
 import sys
 import threading
@@ -47,7 +48,7 @@ MAX_ROUNDS = 10_000
 #: the divergence check) instead of a per-division test that stops vectorisation
 _INLINE = '@njit(inline="always", cache=True, error_model="numpy")'
 #: kernel source version: bump when the templates change (new cache files)
-VERSION = 4
+VERSION = 5
 
 #: constants of the flag scan (pass 2 of fixed-step kernels): the non-zero flags of 64
 #: elements packed into one word (``_PACK`` gathers the low bit of each byte of a word into
@@ -68,7 +69,11 @@ _FLAG_SCAN_CONSTANTS = (
 )
 
 # status codes returned by the kernels (info[0])
-OK, EV_FULL, DIVERGED, BAD_INPUT, TOO_SMALL, MAX_STEPS, MAX_ROUNDS_HIT = range(7)
+OK, EV_FULL, DIVERGED, BAD_INPUT, TOO_SMALL, MAX_STEPS, MAX_ROUNDS_HIT, OUT_OF_RANGE = range(8)
+
+#: generate the per-block divergence check of the state (non-finite values and declared
+#: ranges). Private: only ``benchmarks/check_cost.py`` turns it off, to measure its cost
+_STATE_CHECKS = True
 
 # Dormand-Prince 5(4), as in neurosim.integrators.adaptive
 _DP_C = ("0.0", "1.0 / 5.0", "3.0 / 10.0", "4.0 / 5.0", "8.0 / 9.0", "1.0", "1.0")
@@ -98,6 +103,24 @@ def cache_dir() -> Path:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         root = os.path.join(base, "neurosim")
     return Path(root) / "kernels"
+
+
+def range_terms(k: int, value: str, stored: str,
+                ranges: dict[int, tuple[float, float]] | None = None) -> str:
+    """The divergence test of variable ``k`` as a branch-free boolean expression (see
+    ``check`` in :func:`_kernel`); ``ranges`` by variable index (``None``: no ranges)."""
+    bounds = (ranges or {}).get(k)
+    if bounds is None:
+        return f"(({value} - {value}) != zero)"
+    lo, hi = bounds
+    if math.isfinite(lo) and math.isfinite(hi):
+        return f"(not (({stored} >= _F({lo!r})) & ({stored} <= _F({hi!r}))))"
+    terms = [f"(({stored} - {stored}) != zero)"]
+    if math.isfinite(lo):
+        terms.append(f"({stored} < _F({lo!r}))")
+    if math.isfinite(hi):
+        terms.append(f"({stored} > _F({hi!r}))")
+    return " | ".join(terms)
 
 
 # -- expressions -------------------------------------------------------------------------
@@ -448,22 +471,36 @@ def _kernel(spec: Spec, xs: list[str]) -> list[str]:
     adaptive = spec.method == "adaptive"
     vector = not adaptive
     o: list[str] = []
+    # declared plausible ranges by variable index (finite ends only)
+    ranges = {k: ir.ranges[name] for k, name in enumerate(ir.states) if name in ir.ranges}
 
     def emit(level: int, *lines: str) -> None:
         o.extend("    " * level + ln for ln in lines)
+
+    def check(values: list[str], stored: list[str]) -> list[str]:
+        """``bad |= ...``, bitwise, so branch-free: a variable without a declared range is
+        flagged where ``values`` is not finite (``x - x`` is 0 only for finite x); one with
+        a range where its ``stored`` value is not inside it (NaN fails both comparisons)."""
+        if not _STATE_CHECKS:
+            return []
+        return ["bad |= " + " | ".join(range_terms(k, values[k], stored[k], ranges)
+                                       for k in range(n))]
 
     def fail(level: int, status: str) -> None:
         emit(level, f"info[0] = {status}", "info[2] = t", "info[3] = m", "return")
 
     def adaptive_call(level: int, h: str, clamped: str, detect: str) -> None:
-        emit(level, f"y, s, hit, dcr, st = _adaptive({xt}, u, {h}, P, mp, {clamped}, "
-                    f"{detect}, rtol, atol, max_steps, dt, weps)",
-             "if st != 0:")
+        # the budget of sub-steps is per element and step, over its rounds
+        emit(level, f"y, s, hit, dcr, st, nit = _adaptive({xt}, u, {h}, P, mp, {clamped}, "
+                    f"{detect}, rtol, atol, max_steps - used, dt, weps)",
+             "used += nit", "if st != 0:")
         fail(level + 1, "st")
 
     def general(L: int) -> None:
         """The rounds of one step for element j, from S; stores S, RR, events, nsp."""
         emit(L, *[f"{x} = S[{k}, j]" for k, x in enumerate(xs)])
+        if adaptive:
+            emit(L, "used = 0")
         if not ir.spiking:
             emit(L, f"{unpack} = _jump({X}, u, P, mp)")
             if adaptive:
@@ -518,8 +555,7 @@ def _kernel(spec: Spec, xs: list[str]) -> list[str]:
                  "if da > 0 or da >= dc:", "    allowed = False",
                  "if not left > zero:", "    break")
             emit(L, "RR[j] = r")
-        emit(L, *[f"S[{k}, j] = {x}" for k, x in enumerate(xs)],
-             "bad |= " + " | ".join(f"(({x} - {x}) != zero)" for x in xs))
+        emit(L, *[f"S[{k}, j] = {x}" for k, x in enumerate(xs)], *check(xs, xs))
         emit(L, "if dense:", "    SPK[t, m] = nsp")
 
     emit(0, '@njit(nogil=True, cache=True, error_model="numpy")',
@@ -568,11 +604,12 @@ def _kernel(spec: Spec, xs: list[str]) -> list[str]:
                  "c0 = free & (not spk)", "c1 = free & spk & grid",
                  "FL[j] = 2 - 2 * np.int8(c0) - np.int8(c1)")
             for k in range(n):
-                emit(L, f"S[{k}, j] = y[{k}] if c0 else (z[{k}] if c1 else o{k})")
-            emit(L, "bad |= " + " | ".join(f"((y[{k}] - y[{k}]) != zero)" for k in range(n)))
+                emit(L, f"s{k} = y[{k}] if c0 else (z[{k}] if c1 else o{k})", f"S[{k}, j] = s{k}")
+            emit(L, *check(ys, [f"s{k}" for k in range(n)]))
         else:
-            emit(L, *[f"S[{k}, j] = _F(y[{k}])" for k in range(n)],
-                 "bad |= " + " | ".join(f"((y[{k}] - y[{k}]) != zero)" for k in range(n)))
+            emit(L, *[f"s{k} = _F(y[{k}])" for k in range(n)],
+                 *[f"S[{k}, j] = s{k}" for k in range(n)],
+                 *check(ys, [f"s{k}" for k in range(n)]))
         # pass 2: spikes and the general path
         if ir.spiking:
             # the flagged elements (spike or general path) in order, 64 flags per word
@@ -605,9 +642,17 @@ def _kernel(spec: Spec, xs: list[str]) -> list[str]:
     emit(4, "for j in range(nb):")
     emit(5, "m = lo + j")
     for k in range(n):
+        # the state of the block goes back to X, where the caller reads the value
         emit(5, f"if not math.isfinite(S[{k}, j]):")
-        emit(6, f"info[4] = {k}")
+        emit(6, f"info[4] = {k}", "X[:, lo:hi] = S")
         fail(6, str(DIVERGED))
+        cond = [f"S[{k}, j] {op} _F({b!r})" for op, b in zip(("<", ">"), ranges.get(k, ()),
+                                                                 strict=False)
+                if math.isfinite(b)]
+        if cond:
+            emit(5, f"if {' or '.join(cond)}:")
+            emit(6, f"info[4] = {k}", "X[:, lo:hi] = S")
+            fail(6, str(OUT_OF_RANGE))
     # records
     emit(3, "for q in range(nrec):")
     emit(4, "k = recv[q]")
@@ -660,7 +705,7 @@ def _adaptive_fn(spec: Spec, xs: list[str]) -> list[str]:
     return [
         '@njit(cache=True, error_model="numpy")',
         "def _adaptive(x, u, h, P, mp, clamped, detect, rtol, atol, max_steps, dt, weps):",
-        '    """-> (x_stop, s_stop, crossed, d_cross, status); float64 inside."""',
+        '    """-> (x_stop, s_stop, crossed, d_cross, status, sub-steps attempted); float64."""',
         f"    y = {_tup(W)}",
         "    uu = _W(u)",
         "    h = _W(h)",
@@ -668,13 +713,13 @@ def _adaptive_fn(spec: Spec, xs: list[str]) -> list[str]:
         "    k = h",
         "    tiny = 16.0 * weps * dt",
         "    if not h > 0:",
-        "        return y, h, False, 0.0, 0",
+        "        return y, h, False, 0.0, 0, 0",
         "    if detect:",
         f"        d = _d({Y}, P, mp)",
         "        if d > 0:",
-        "            return y, 0.0, True, d, 0",
+        "            return y, 0.0, True, d, 0, 0",
         "    f = _F_any(y, uu, P, mp, clamped)",
-        "    for _ in range(max_steps):",
+        "    for it in range(max_steps):",
         "        remaining = h - s",
         "        last = k >= remaining",
         "        kk = remaining if last else k",
@@ -685,7 +730,7 @@ def _adaptive_fn(spec: Spec, xs: list[str]) -> list[str]:
         f"            dn = _d({', '.join(f'yn[{k}]' for k in range(n))}, P, mp)",
         "            if dn > 0:",
         "                sh, yh = _locate_adaptive(y, f, uu, kk, dn, P, mp, clamped, weps)",
-        "                return yh, s + sh, True, dn, 0",
+        "                return yh, s + sh, True, dn, 0, it + 1",
         "        if accept:",
         "            y = yn",
         "            f = fn",
@@ -694,10 +739,10 @@ def _adaptive_fn(spec: Spec, xs: list[str]) -> list[str]:
         "        fac = min(max(fac, 0.2), 5.0)",
         "        k = kk * fac",
         "        if not s < h:",
-        "            return y, h, False, 0.0, 0",
+        "            return y, h, False, 0.0, 0, it + 1",
         "        if k < tiny:",
-        f"            return y, s, False, 0.0, {TOO_SMALL}",
-        f"    return y, s, False, 0.0, {MAX_STEPS}",
+        f"            return y, s, False, 0.0, {TOO_SMALL}, it + 1",
+        f"    return y, s, False, 0.0, {MAX_STEPS}, max(max_steps, 0)",
         "",
         '@njit(cache=True, error_model="numpy")',
         "def _locate_adaptive(y0, f0, u, k, d_end, P, mp, clamped, weps):",
@@ -734,7 +779,7 @@ _SOURCES: dict[tuple, tuple[ModelIR, str, str]] = {}
 
 
 def _source(spec: Spec) -> tuple[str, str]:
-    memo = (id(spec.ir), spec.method, spec.dtype)
+    memo = (id(spec.ir), spec.method, spec.dtype, _STATE_CHECKS)
     hit = _SOURCES.get(memo)
     if hit is None or hit[0] is not spec.ir:
         src = generate(spec)

@@ -30,6 +30,11 @@ are reproduced bit for bit by the reference path (:func:`poisson_uniform`).
 
 The kernel stops at the start of a step if a spike buffer might overflow
 (``info[0] = 1``, ``info[1]`` the step); the caller grows it and calls again.
+It also stops right after the step of population *p* in which a state variable
+became non-finite or left the model's declared range (``info[0] = 2 + p``,
+``info[1]`` the step; the population's state holds that step's values), checked
+per population and step with one flag OR-ed over the neurons, as in the
+population kernels.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ import numpy as np
 from . import _codegen as C
 
 #: network kernel source version (bump when the template changes)
-VERSION = 4
+VERSION = 6
 
 _GOLDEN = 0x9E3779B97F4A7C15
 _MASK = (1 << 64) - 1
@@ -78,6 +83,8 @@ class PopLayout:
     #: ring indices whose jumps are discarded while the neuron is refractory
     #: (``Population(refractory_input=False)``, the clamped variables)
     gated: tuple[int, ...] = ()
+    #: declared plausible ``(low, high)`` by state-variable index (checked with finiteness)
+    ranges: dict[int, tuple[float, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -346,7 +353,14 @@ def _neuron(layout: Layout, p: int, pop: PopLayout, emit, spike) -> None:
     unpack_a = f"{A}," if n == 1 else A
     unpack_x = f"{X}," if n == 1 else X
     tup = C._tup
-    emit(2, f"nb = S{p}.shape[1]")
+    emit(2, f"nb = S{p}.shape[1]", "bad = False")
+
+    def check(values: list[str]) -> str:
+        """``bad |= ...`` for the stored values: not finite, or outside the declared range
+        (:func:`neurosim.engine._codegen.range_terms`)."""
+        return "bad |= " + " | ".join(C.range_terms(k, x, x, pop.ranges)
+                                      for k, x in enumerate(values))
+
     for q, _ in enumerate(pop.rings):
         emit(2, f"sl{q} = t % RB{p}_{q}.shape[0]")
     emit(2, "for j in range(nb):")
@@ -369,7 +383,9 @@ def _neuron(layout: Layout, p: int, pop: PopLayout, emit, spike) -> None:
         emit(L, f"y = _adv_{p}({tup([f'a{k}' for k in range(n)])}, u, dt, P{p}, mp, False, dt)")
     ys = ", ".join(f"y[{k}]" for k in range(n))
     if not pop.spiking:
-        emit(L, *[f"S{p}[{k}, j] = y[{k}]" for k in range(n)])
+        emit(L, *[f"v{k} = _F(y[{k}])" for k in range(n)],
+             *[f"S{p}[{k}, j] = v{k}" for k in range(n)], check([f"v{k}" for k in range(n)]))
+        stop(p, emit)
         return
     # flags: 0 free, no spike (keep y); 1 free spike (keep the reset z); 2 refractory
     # (keep x, the general path in pass 2). Flat selects, which LLVM turns into
@@ -380,8 +396,9 @@ def _neuron(layout: Layout, p: int, pop: PopLayout, emit, spike) -> None:
          "keep_y = (not ref) & (not spk)", "keep_z = (not ref) & spk",
          f"FL{p}[j] = np.int8(keep_z) + np.int8(2) * np.int8(ref)")
     for k in range(n):
-        emit(L, f"v = x{k}", f"v = z[{k}] if keep_z else v", f"v = y[{k}] if keep_y else v",
-             f"S{p}[{k}, j] = v")
+        emit(L, f"v{k} = x{k}", f"v{k} = z[{k}] if keep_z else v{k}",
+             f"v{k} = y[{k}] if keep_y else v{k}", f"S{p}[{k}, j] = v{k}")
+    emit(L, check([f"v{k}" for k in range(n)]))
     # pass 2
     emit(2, "nsp = 0", "for j in range(nb):")
     emit(3, f"fl = FL{p}[j]", "if fl == 0:", "    continue", f"mp = {mp}")
@@ -400,8 +417,9 @@ def _neuron(layout: Layout, p: int, pop: PopLayout, emit, spike) -> None:
     emit(3, "if r >= dt:")
     full1 = (f"_full1_{p}({X}, u, P{p}, mp)" if pop.method == "exact"
              else f"_adv_{p}({tup(xs)}, u, dt, P{p}, mp, True, dt)")
-    emit(4, f"c = {full1}", *[f"S{p}[{k}, j] = _F(c[{k}])" for k in range(n)],
-         f"R{p}[j] = r - dt", "continue")
+    emit(4, f"c = {full1}", *[f"x{k} = _F(c[{k}])" for k in range(n)],
+         *[f"S{p}[{k}, j] = x{k}" for k in range(n)], check(xs), f"R{p}[j] = r - dt",
+         "continue")
     emit(3, "left = dt",
          "hr = min(r, left)", f"y = _adv_{p}({tup(xs)}, u, hr, P{p}, mp, True, dt)",
          *[f"x{k} = _F(y[{k}])" for k in range(n)],
@@ -411,13 +429,19 @@ def _neuron(layout: Layout, p: int, pop: PopLayout, emit, spike) -> None:
     emit(5, f"{unpack_x} = _reset_{p}({ys}, P{p}, mp)", "r = tref")
     emit(4, "else:")
     emit(5, *[f"x{k} = _F(y[{k}])" for k in range(n)])
-    emit(3, *[f"S{p}[{k}, j] = x{k}" for k in range(n)], f"R{p}[j] = r", "if spk:")
+    emit(3, *[f"S{p}[{k}, j] = x{k}" for k in range(n)], check(xs), f"R{p}[j] = r", "if spk:")
     spike(4, p, "j", "record")
+    stop(p, emit)
     # propagation once the whole population has taken its step (a one-step projection
     # onto this population adds to its state directly)
     emit(2, "for a_ in range(nsp):")
     emit(3, f"j = SPL{p}[a_]")
     spike(3, p, "j", "propagate")
+
+
+def stop(p: int, emit) -> None:
+    """Leave the kernel after population ``p``'s step if its flag is raised (``2 + p``)."""
+    emit(2, "if bad:", f"    info[0] = {2 + p}", "    info[1] = t", "    return")
 
 
 _LOADED: dict[str, object] = {}

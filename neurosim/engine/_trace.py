@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -374,6 +374,8 @@ class ModelIR:
         rates: the rates A_i of the conditionally linear variables (exponential Euler).
         spiking, crossing_only, membrane: as on the model.
         name: the model's class name (for messages).
+        ranges: the declared plausible ``(low, high)`` of state variables
+            (:meth:`~neurosim.models.NeuronModel.declared_ranges`).
     """
 
     graph: Graph
@@ -389,6 +391,7 @@ class ModelIR:
     crossing_only: bool
     membrane: str
     name: str = ""
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 def numeric_fields(model: NeuronModel) -> tuple[str, ...]:
@@ -461,7 +464,8 @@ def trace(model: NeuronModel, dtype: torch.dtype = torch.float64) -> ModelIR:
                         + ([d] if d is not None else []), "param")
     params = tuple(n for n in numeric_fields(model) if n in used)
     return ModelIR(g, names, params, f, f_cl, d, reset, jump, rates, model.spiking,
-                   bool(model.crossing_only), model.membrane, type(model).__name__)
+                   bool(model.crossing_only), model.membrane, type(model).__name__,
+                   model.declared_ranges())
 
 
 def _used_leaves(graph: Graph, roots: list[Sym], kind: str) -> set[str]:

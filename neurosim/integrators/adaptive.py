@@ -20,8 +20,24 @@ and Brian2's GSL methods do.
 It works for any model with :meth:`~neurosim.models.NeuronModel.derivatives`,
 linear or not. Cost: 6 evaluations of *f* per accepted sub-step (first same as
 last), plus rejected ones; the number of sub-steps grows like
-``tol^{-1/5}``. ``max_steps`` bounds the sub-steps of one element within one
-``dt`` and raises :class:`RuntimeError` when exceeded (a stiff or diverging model).
+``tol^{-1/5}``.
+
+**Budget and hopeless steps.** Each element may attempt at most ``max_steps``
+sub-steps (accepted or rejected) within one ``dt``, over all the spike rounds of
+that step; by default :math:`\max(1000,\ dt / 1\,\mu s)`. A healthy spike of
+an exponential or quadratic model costs about 100–150 sub-steps at the default
+tolerances (its upswing needs sub-steps near 1e-13 s), so the default allows
+thousands of spikes per second per element — several times the fastest firing
+of any neuron — and a run beyond it (AdEx driven with 1e6 pA fires at ~90 kHz)
+stops within about a thousand sub-steps with :class:`~neurosim.errors.StiffnessError`
+instead of grinding on. An explicit pair is also limited by stability: with the
+spectral radius :math:`\rho` of the damped dynamics, a sub-step longer than
+:math:`3.31/\rho` is rejected, so a step needs at least :math:`dt\,\rho/3.31`
+sub-steps (:func:`neurosim.stability.substeps_needed`). :meth:`Adaptive.prepare`
+refuses, before running, a model whose estimate alone exceeds the budget
+(``LIF(tau_mem=1e-9)`` at ``dt = 1 ms`` needs 3e5): such a model wants
+``method="exact"`` (linear dynamics, any dt), a smaller ``dt`` or an implicit
+method.
 States narrower than float64 are integrated in float64 inside the step and
 rounded back at its end: the error control and the sub-step times need that
 resolution (the upswing of an exponential or quadratic spike to its cut-off
@@ -31,9 +47,11 @@ takes sub-steps far below the float32 resolution of ``dt``).
 from __future__ import annotations
 
 import functools
+import math
 
 import torch
 
+from ..errors import StiffnessError
 from ..events import find_crossing, take, take_model
 from ..models.base import NeuronModel, subset_model
 from .base import Advance, Flow, Integrator, rhs, threshold_slope
@@ -86,14 +104,31 @@ def _dopri_step(model, x, f0, u, k, clamped):
     return x_new, f_new, err
 
 
+def over_budget(model: str, max_steps: int, dt: float, element: int, rtol: float,
+                atol: float, step: int | None = None) -> StiffnessError:
+    """The error for an element that used up its sub-step budget within one step."""
+    where = f"element {element}" + ("" if step is None else f", step {step}")
+    return StiffnessError(
+        f"Adaptive integrator exceeded max_steps={max_steps} sub-steps within one "
+        f"dt={dt:g} s ({where}; rtol={rtol}, atol={atol}): the {model} dynamics are too "
+        f"fast for this step (stiff, or firing far above physiological rates: each spike "
+        f"costs ~100 sub-steps). Check the input and parameters; use method='exact' where "
+        f"the model is linear, a smaller dt, or raise max_steps")
+
+
 class _AdaptiveFlow(Flow):
     precise = True
 
     def __init__(self, model: NeuronModel, dt: float, integ: Adaptive) -> None:
         super().__init__(model, dt)
         self.rtol, self.atol = integ.rtol, integ.atol
-        self.max_steps = integ.max_steps
+        self.max_steps = integ.budget(dt)
         self.names = model.state_names
+        #: sub-steps attempted per element in the current step (over its rounds)
+        self._used: torch.Tensor | None = None
+
+    def begin_step(self) -> None:
+        self._used = None
 
     def _norm(self, err, x, x_new):
         """RMS of the scaled error per element; step-size control carries no gradient."""
@@ -136,9 +171,16 @@ class _AdaptiveFlow(Flow):
         s_cross = torch.zeros_like(h)
         d_cross = d
         tiny = 16 * torch.finfo(h.dtype).eps * self.dt
-        for _ in range(self.max_steps):
+        used = torch.zeros(h.shape, dtype=torch.int64) if self._used is None else self._used
+        spent = int(used.max()) if used.numel() else 0  # an upper bound of any element's count
+        for _ in range(self.max_steps + 1):
             if not bool(active.any()):
                 break
+            used = used + active
+            spent += 1
+            if spent > self.max_steps and bool((used > self.max_steps).any()):
+                self._used = None
+                raise self._over_budget(int((used > self.max_steps).reshape(-1).nonzero()[0]))
             remaining = h - s
             last = k >= remaining
             kk = torch.where(active, torch.where(last, remaining, k), torch.zeros_like(k))
@@ -168,13 +210,7 @@ class _AdaptiveFlow(Flow):
                     f"(rtol={self.rtol}, atol={self.atol}); the model may be diverging "
                     f"or too stiff for an explicit method"
                 )
-        else:
-            if bool(active.any()):
-                raise RuntimeError(
-                    f"Adaptive integrator exceeded max_steps={self.max_steps} sub-steps within "
-                    f"one dt={self.dt} s (rtol={self.rtol}, atol={self.atol}); raise max_steps, "
-                    f"loosen the tolerances or reduce dt"
-                )
+        self._used = used
         if detect is None:
             return Advance(x, h, crossed, None)
         d_end = model.threshold_distance(x)
@@ -182,6 +218,10 @@ class _AdaptiveFlow(Flow):
         s_stop = torch.where(crossed, s_cross, h)
         d_out = torch.where(crossed, d_cross, d_end)
         return Advance(x_stop, s_stop, crossed, d_out)
+
+    def _over_budget(self, element: int) -> StiffnessError:
+        return over_budget(type(self.model).__name__, self.max_steps, self.dt, element,
+                           self.rtol, self.atol)
 
     def _locate(self, mask, x, f, u, k, clamped, d_new):
         """Crossing time inside the accepted sub-step ``[0, k]`` for elements in ``mask``."""
@@ -204,27 +244,65 @@ class _AdaptiveFlow(Flow):
 
 
 class Adaptive(Integrator):
-    """Dormand-Prince 5(4) with per-element error control and precise spike times.
+    r"""Dormand-Prince 5(4) with per-element error control and precise spike times.
 
     Args:
         rtol: relative tolerance per sub-step.
         atol: absolute tolerance per sub-step, in the units of each state variable.
-        max_steps: the most sub-steps one element may take inside one ``dt``.
+        max_steps: the most sub-steps (accepted or rejected) one element may attempt
+            within one ``dt``, over all its spike rounds; ``None`` (default):
+            :math:`\max(1000,\ dt / 1\,\mu s)` (see the module docstring).
+
+    Raises:
+        StiffnessError: from :meth:`prepare` when the model's stiffness alone needs more
+            sub-steps per step than ``max_steps``; while running, when an element uses
+            up ``max_steps`` within one step.
     """
 
     name = "adaptive"
     precise = True  # spikes are always located inside the step
+    #: the automatic budget: at least this many sub-steps per step ...
+    MIN_BUDGET = 1000
+    #: ... or one per this many seconds of dt
+    BUDGET_INTERVAL = 1e-6
 
-    def __init__(self, rtol: float = 1e-6, atol: float = 1e-9, max_steps: int = 10_000) -> None:
+    def __init__(self, rtol: float = 1e-6, atol: float = 1e-9,
+                 max_steps: int | None = None) -> None:
         from .._checks import positive_number
 
         rtol = positive_number("rtol", rtol)  # finite and > 0: inf or "1e-3" are refused
         atol = positive_number("atol", atol)
-        if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
-            raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
+        if max_steps is not None and (isinstance(max_steps, bool)
+                                      or not isinstance(max_steps, int) or max_steps < 1):
+            raise ValueError(f"max_steps must be a positive integer or None, got {max_steps!r}")
         self.rtol, self.atol, self.max_steps = rtol, atol, max_steps
 
+    def budget(self, dt: float) -> int:
+        """Sub-steps one element may attempt within one step of ``dt`` seconds."""
+        if self.max_steps is not None:
+            return self.max_steps
+        return max(self.MIN_BUDGET, math.ceil(round(dt / self.BUDGET_INTERVAL, 6)))
+
+    def check_stiffness(self, model: NeuronModel, dt: float) -> None:
+        """Refuse (:class:`StiffnessError`) a model whose stiffness alone needs more sub-steps
+        per step than the budget (:func:`neurosim.stability.substeps_needed`)."""
+        from ..stability import substeps_needed, suggestion
+
+        need = substeps_needed(model, dt)
+        budget = self.budget(dt)
+        if need is None or need[0] <= budget:
+            return
+        n, rho = need
+        raise StiffnessError(
+            f"{type(model).__name__} is too stiff for method='adaptive' at dt={dt:g} s: its "
+            f"fastest decay rate |lambda| = {rho:.3g} 1/s gives dt*|lambda| = {dt * rho:.3g}, "
+            f"so the explicit Dormand-Prince pair needs at least {n:.3g} sub-steps per step "
+            f"(stable only for sub-steps <= 3.31/|lambda|), beyond its budget "
+            f"max_steps={budget}. Use {suggestion(model)}, a smaller dt, or an implicit "
+            f"(stiff) solver; refused before running")
+
     def prepare(self, model: NeuronModel, dt: float, dtype=None, device=None) -> Flow:
+        self.check_stiffness(model, dt)
         return _AdaptiveFlow(model, dt, self)
 
     def __repr__(self) -> str:

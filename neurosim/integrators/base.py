@@ -59,6 +59,10 @@ class Flow:
         self.model = model
         self.dt = dt
 
+    def begin_step(self) -> None:
+        """Called by :class:`~neurosim.Step` before the rounds of every step (the adaptive
+        flow resets its per-step sub-step budget here). Default: nothing."""
+
     def advance(self, x: dict[str, torch.Tensor], u: torch.Tensor, h: torch.Tensor | None,
                 clamped: bool, detect: torch.Tensor | None) -> Advance:
         """Advance each element by ``h`` seconds (``None``: by ``dt`` everywhere).
@@ -85,6 +89,14 @@ class Integrator:
         The model's tensor parameters have already been cast to ``dtype`` and ``device``.
         """
         raise NotImplementedError
+
+    def stability_limit(self, model: NeuronModel):
+        """The :class:`~neurosim.stability.StabilityLimit` of this method on ``model``.
+
+        ``None`` (the default) where the method has no step-size limit (exact,
+        adaptive) or none is known for the model. See :mod:`neurosim.stability`.
+        """
+        return None
 
 
 def end_of_segment(model: NeuronModel, x_end: dict[str, torch.Tensor], h: torch.Tensor,

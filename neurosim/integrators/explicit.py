@@ -8,6 +8,14 @@ order in dt whatever the order of the state update.
   evaluation of *f* per step; what norse, spikingjelly and most peers use.
 * :class:`RK4` — the classical four-stage method: order 4 for the sub-threshold
   state, four evaluations of *f* per step.
+
+Both are conditionally stable: on :math:`\dot x = \lambda x` with real
+:math:`\lambda < 0`, Euler needs :math:`dt\,|\lambda| \le 2` and RK4
+:math:`dt\,|\lambda| \le 2.785`; beyond, errors grow geometrically. Each knows its
+limit on a model (:meth:`~neurosim.integrators.Integrator.stability_limit`,
+:mod:`neurosim.stability`) and :func:`~neurosim.discretise` warns with a
+:class:`~neurosim.errors.StabilityWarning` before running beyond it (for LIF with
+``tau_mem = 1 ms``: Euler above 2 ms, RK4 above 2.785 ms).
 """
 
 from __future__ import annotations
@@ -50,6 +58,12 @@ class Euler(Integrator):
 
     name = "euler"
 
+    def stability_limit(self, model: NeuronModel):
+        r""":math:`|1 + \lambda\,dt| \le 1` for each damped eigenvalue (see neurosim.stability)."""
+        from ..stability import EULER_POLYNOMIAL, limit_of
+
+        return limit_of(model, EULER_POLYNOMIAL)
+
     def prepare(self, model: NeuronModel, dt: float, dtype=None, device=None) -> Flow:
         return _ExplicitFlow(model, dt, _euler_step)
 
@@ -61,6 +75,12 @@ class RK4(Integrator):
     """Classical 4th-order Runge-Kutta; spikes detected at the end of each step."""
 
     name = "rk4"
+
+    def stability_limit(self, model: NeuronModel):
+        r""":math:`|R_4(\lambda dt)| \le 1` (real axis: :math:`dt|\lambda| \le 2.785`)."""
+        from ..stability import RK4_POLYNOMIAL, limit_of
+
+        return limit_of(model, RK4_POLYNOMIAL)
 
     def prepare(self, model: NeuronModel, dt: float, dtype=None, device=None) -> Flow:
         return _ExplicitFlow(model, dt, _rk4_step)

@@ -79,6 +79,17 @@ class ExponentialEuler(Integrator):
 
     name = "exponential_euler"
 
+    def stability_limit(self, model: NeuronModel):
+        """Euler's limit on the Jacobian block of the variables that are *not* conditionally
+        linear (those take a forward-Euler step); ``None`` when every variable is (the
+        frozen linear update is unconditionally stable)."""
+        from ..stability import EULER_POLYNOMIAL, limit_of
+
+        rest = tuple(k for k in model.state_names if k not in model.conditionally_linear)
+        if not rest:
+            return None
+        return limit_of(model, EULER_POLYNOMIAL, rest)
+
     def prepare(self, model: NeuronModel, dt: float, dtype=None, device=None) -> Flow:
         if not model.conditionally_linear:
             raise ValueError(

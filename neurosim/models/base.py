@@ -90,6 +90,12 @@ class NeuronModel:
     #: crossings count, so a neuron that starts a step above threshold does not spike
     #: in it (Brian2's ``refractory='v > v_th'``); for models without a reset (HH).
     crossing_only: ClassVar[bool] = False
+    #: plausible ``(low, high)`` of state variables, in the model's units (``voltage_unit``,
+    #: ``state_units``): a run in which a variable leaves its range raises
+    #: :class:`~neurosim.errors.SimulationDiverged`, as a non-finite value does. Wide trip
+    #: wires for blow-ups, never reached by a healthy run; variables not named are only
+    #: checked for finiteness (see ``docs/custom-model.md``)
+    state_ranges: ClassVar[Mapping[str, tuple[float, float]]] = {}
 
     # -- parameter handling --------------------------------------------------------------
     def _init_params(self, optional: tuple[str, ...] = ()) -> None:
@@ -222,6 +228,34 @@ class NeuronModel:
     def rest(self) -> dict[str, Param]:
         """Resting values of the continuous variables (the default initial state)."""
         return {name: 0.0 for name in self.state_names}
+
+    def declared_ranges(self) -> dict[str, tuple[float, float]]:
+        """:attr:`state_ranges` of the variables this instance has, as ``(low, high)`` floats.
+
+        Raises ``ValueError`` for a range that is not ``low < high`` (NaN refused; infinite
+        ends are allowed and mean no bound on that side).
+        """
+        out = {}
+        for name, bounds in self.state_ranges.items():
+            if name not in self.state_names:
+                continue  # e.g. the synaptic current of a LIF without tau_syn
+            lo, hi = (float(b) for b in bounds)
+            if not lo < hi:
+                raise ValueError(f"state_ranges of {type(self).__name__}: {name!r} needs "
+                                 f"low < high, got ({lo!r}, {hi!r})")
+            out[name] = (lo, hi)
+        return out
+
+    def stiff_states(self) -> dict[str, Mapping[str, Param]]:
+        """States (by a label for messages) where the stiffness of a nonlinear model is judged.
+
+        :mod:`neurosim.stability` takes the Jacobian of :meth:`derivatives` there (zero
+        input) to find the stability limit of explicit integrators. Default: the resting
+        state only (the subthreshold dynamics). A model whose stiffest regime is elsewhere
+        (Hodgkin-Huxley during a spike) adds states. Unused for models with a
+        :meth:`linear_system`, whose matrix gives the eigenvalues exactly.
+        """
+        return {"rest": self.rest()}
 
     def initial_state(
         self,

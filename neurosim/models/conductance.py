@@ -78,6 +78,9 @@ class CobaLIF(FixedThreshold):
     param_ranges: ClassVar[Mapping[str, tuple[float, float]]] = {
         "c_m": (1.0, 1e6), "g_leak": (1e-2, 1e5), "tau_exc": (1e-5, 5.0),
         "tau_inh": (1e-5, 5.0), "t_ref": (1e-6, 1.0)}
+    #: v in mV: a membrane beyond ±1 V is physically impossible (the conductances pull
+    #: it between the reversal potentials)
+    state_ranges: ClassVar[Mapping[str, tuple[float, float]]] = {"v": (-1000.0, 1000.0)}
 
     c_m: Param = 200.0
     g_leak: Param = 10.0

@@ -62,6 +62,8 @@ class TwoCurrentLIF(FixedThreshold):
     voltage_unit: ClassVar[str] = "mV"
     state_units: ClassVar[Mapping[str, str]] = {"g_e": "mV", "g_i": "mV"}
     input_unit: ClassVar[str] = "mV"
+    #: v in mV: a membrane beyond ±1 V is physically impossible
+    state_ranges: ClassVar[Mapping[str, tuple[float, float]]] = {"v": (-1000.0, 1000.0)}
 
     tau_mem: Param = 20e-3
     tau_exc: Param = 5e-3

@@ -54,6 +54,11 @@ class _ExponentialIF(FixedThreshold):
     param_ranges: ClassVar[Mapping[str, tuple[float, float]]] = {
         "c_m": (1.0, 1e6), "g_leak": (1e-2, 1e5), "delta_t": (1e-2, 50.0), "t_ref": (1e-6, 1.0),
         "tau_w": (1e-4, 100.0)}
+    #: v: ±1 V is physically impossible, and v is reset at ``v_peak`` (0 mV by default)
+    #: after every step, so a healthy run stays far inside; w: 1 µA (1e6 pA) of adaptation
+    #: current is three orders of magnitude beyond cortical cells (nA)
+    state_ranges: ClassVar[Mapping[str, tuple[float, float]]] = {
+        "v": (-1000.0, 1000.0), "w": (-1e6, 1e6)}
 
     c_m: Param = 281.0
     g_leak: Param = 30.0

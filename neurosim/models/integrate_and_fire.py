@@ -46,6 +46,9 @@ class _Membrane(NeuronModel):
 
     _leaky: ClassVar[bool] = True
     _adaptive: ClassVar[bool] = False
+    #: a trip wire for blow-ups, not a physiological bound: the voltage is dimensionless
+    #: (threshold 1 by default), so 1e9 thresholds is far outside any healthy run
+    state_ranges: ClassVar[Mapping[str, tuple[float, float]]] = {"v": (-1e9, 1e9)}
     # units of the fields (voltage, resistance and input are dimensionless: v_th = 1)
     # and the plausible ranges of the time constants, in seconds: LIF(tau_mem=20) warns
     param_units: ClassVar[Mapping[str, str]] = {

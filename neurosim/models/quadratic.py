@@ -116,6 +116,11 @@ class Izhikevich(_Validated):
         "a": "1/ms", "b": "1/ms", "c": "mV", "d": "mV/ms", "v_peak": "mV"}
     param_ranges: ClassVar[Mapping[str, tuple[float, float]]] = {
         "a": (1e-4, 1.0), "b": (-2.0, 2.0)}
+    #: v (mV): ±1 V is physically impossible, and v is reset at ``v_peak`` (30 mV) after
+    #: every step; u (mV/ms) relaxes to b·v (abs(b) <= 2, so within ±2000 for v in range)
+    #: plus d per spike, and a large u silences the neuron: ±1e5 is never reached healthily
+    state_ranges: ClassVar[Mapping[str, tuple[float, float]]] = {
+        "v": (-1000.0, 1000.0), "u": (-1e5, 1e5)}
 
     a: Param = 0.02
     b: Param = 0.2
@@ -219,6 +224,9 @@ class QIF(_Validated):
         "r": "1", "t_ref": "s"}
     param_ranges: ClassVar[Mapping[str, tuple[float, float]]] = {
         "tau_mem": (1e-5, 5.0), "t_ref": (1e-6, 1.0)}
+    #: a trip wire for blow-ups: the voltage is dimensionless and reset at ``v_peak``
+    #: (10 by default) after every step; 1e9 is far outside any healthy run
+    state_ranges: ClassVar[Mapping[str, tuple[float, float]]] = {"v": (-1e9, 1e9)}
 
     tau_mem: Param = 20e-3
     v_rest: Param = 0.0

@@ -224,9 +224,12 @@ def _command(args: argparse.Namespace) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         ds = run_sweep(sweep, resume=not args.fresh, progress=not args.no_progress, **run)
+    shown: set[str] = set()
     for w in caught:  # failed sets are listed below; anything else (corrupt chunks) here
-        if type(w.message) is not SweepWarning:
-            print(f"warning: {w.message}", file=sys.stderr)
+        text = str(w.message)
+        if type(w.message) is not SweepWarning and text not in shown:  # once per message:
+            shown.add(text)  # e.g. a StabilityWarning of every chunk of one configuration
+            print(f"warning: {text}", file=sys.stderr)
     print(f"computed {ds.attrs['chunks_computed']} chunks, reused {ds.attrs['chunks_loaded']}; "
           f"wrote {Path(run['out']) / 'results.nc'}")
     figure = write_plot(sweep, ds, Path(run["out"]) / "sweep.png")
