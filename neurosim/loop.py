@@ -74,6 +74,13 @@ def _engine_reason(step: Step, u: torch.Tensor, state: State,
     return engine.why_not(step, u, state)
 
 
+def _train_reason(step: Step, u: torch.Tensor, state: State) -> str | None:
+    """Why the generated training kernels cannot run this loop (``None``: they can)."""
+    from .engine import _train
+
+    return _train.why_not(step, u, state)
+
+
 def _choose(step: Step, u: torch.Tensor, state: State, *,
             recurrent: torch.Tensor | None = None, backend: str = "auto") -> str:
     """:func:`backend_for`, with ``"short"``: the reference loop instead of a first compile."""
@@ -89,6 +96,13 @@ def _choose(step: Step, u: torch.Tensor, state: State, *,
 
             # a first short run finishes on the reference loop before a new kernel compiles
             return "engine" if engine.worth_compiling(step, u) else "short"
+        from . import engine
+
+        if recurrent is None and engine._needs_grad(step, u, state):
+            train_reason = _train_reason(step, u, state)
+            if train_reason is None:
+                return "train"
+            reason = train_reason
         if backend == "engine":
             raise ValueError(f"backend='engine' cannot run this configuration: {reason}")
     if _fused_reason(step, u, recurrent) is None:
@@ -103,7 +117,7 @@ def backend_for(step: Step, u: torch.Tensor, state: State, *,
                 recurrent: torch.Tensor | None = None, backend: str = "auto") -> str:
     """The back end :func:`run_steps` uses (``ValueError`` if a requested one cannot run)."""
     chosen = _choose(step, u, state, recurrent=recurrent, backend=backend)
-    return "reference" if chosen == "short" else chosen
+    return {"short": "reference", "train": "engine"}.get(chosen, chosen)
 
 
 def run_steps(
@@ -167,6 +181,8 @@ def run_steps(
                            out.events if events else None, "engine")
     if chosen == "fused":
         return _run_fused(step, u, state, record, events, progress)
+    if chosen == "train":
+        return _run_train(step, u, state, record, events, progress)
     if check_finite:
         check_finite_input(u)
     return _run_reference(step, u, state, record, recurrent, events, progress)
@@ -237,27 +253,45 @@ def _run_fused(step: Step, u: torch.Tensor, state: State | None, names: tuple[st
     """:func:`run_steps` on the fused kernels (one call, or chunks with a progress bar)."""
     from . import fused
 
+    def call(chunk: torch.Tensor, state: State | None, record: tuple[str, ...]
+             ) -> fused.FusedOutput:
+        return fused.run(step.model, chunk, step.dt, step.integrator, record=record,
+                         surrogate=step.surrogate, state=state, detach_reset=step.detach_reset)
+
+    return _run_grid(step, u, state, names, events, progress, call, "fused")
+
+
+def _run_train(step: Step, u: torch.Tensor, state: State, names: tuple[str, ...],
+               events: bool, progress: bool) -> StepsOutput:
+    """:func:`run_steps` on the generated training kernels (:mod:`neurosim.engine._train`)."""
+    from .engine import _announce, _train
+
+    def call(chunk: torch.Tensor, state: State, record: tuple[str, ...]) -> _train.TrainOutput:
+        return _train.run(step, chunk, state, announce=_announce)
+
+    return _run_grid(step, u, state, names, events, progress, call, "engine")
+
+
+def _run_grid(step: Step, u: torch.Tensor, state: State | None, names: tuple[str, ...],
+              events: bool, progress: bool, call, label: str) -> StepsOutput:
+    """Run ``call(chunk, state, record)`` (a grid-spike kernel) over ``u``, with events as
+    the reference step reports them."""
     model, dt = step.model, step.dt
     T = u.shape[0]
     # spike times after a refractory segment need the refractory trace
-    refractory = events and model.spiking and (fused._any_positive(model.t_ref) or (
-        state is not None and fused._any_positive(state["refrac"])))
+    refractory = events and model.spiking and (_any_positive(model.t_ref) or (
+        state is not None and _any_positive(state["refrac"])))
     inner = tuple(names) + (("refrac",) if refractory and "refrac" not in names else ())
     outs = []
     start_state = state
-
-    def call(chunk: torch.Tensor, state: State | None) -> fused.FusedOutput:
-        return fused.run(model, chunk, dt, step.integrator, record=inner,
-                         surrogate=step.surrogate, state=state, detach_reset=step.detach_reset)
-
     if not progress:  # one call on the input itself (a slice would add a gradient copy)
-        outs.append(call(u, state))
+        outs.append(call(u, state, inner))
         state = outs[0].final_state
     else:
         n_chunks = min(T, 100)
         bounds = np.linspace(0, T, n_chunks + 1).astype(int)
         for k in tqdm(range(n_chunks), desc="simulate", unit="chunk"):
-            outs.append(call(u[bounds[k]:bounds[k + 1]], state))
+            outs.append(call(u[bounds[k]:bounds[k + 1]], state, inner))
             state = outs[-1].final_state
     traces = {n: torch.cat([o.traces[n] for o in outs]) if len(outs) > 1 else outs[0].traces[n]
               for n in inner}
@@ -267,7 +301,7 @@ def _run_fused(step: Step, u: torch.Tensor, state: State | None, names: tuple[st
     else:
         spikes = torch.zeros((T, *shape), dtype=u.dtype, device=u.device)
     if not events:
-        return StepsOutput(spikes, {n: traces[n] for n in names}, state, None, "fused")
+        return StepsOutput(spikes, {n: traces[n] for n in names}, state, None, label)
     # offsets as the reference step reports them: the segment end in the step,
     # h_r + (dt - h_r) in the state dtype after a refractory segment h_r
     flat = spikes.detach().reshape(T, -1)
@@ -284,7 +318,13 @@ def _run_fused(step: Step, u: torch.Tensor, state: State | None, names: tuple[st
         h_r = torch.minimum(r_prev, dt_s)
         offset = torch.where(r_prev > 0, h_r + (dt_s - h_r), offset)
     ev = Events(k.numpy(), index.numpy(), offset.contiguous().numpy())
-    return StepsOutput(spikes, {n: traces[n] for n in names}, state, ev, "fused")
+    return StepsOutput(spikes, {n: traces[n] for n in names}, state, ev, label)
+
+
+def _any_positive(value) -> bool:
+    if isinstance(value, torch.Tensor):
+        return bool((value.detach() > 0).any())
+    return float(value) > 0
 
 
 __all__ = ["BACKENDS", "StepsOutput", "backend_for", "run_steps"]

@@ -88,7 +88,7 @@ def simulate(
     out = run_steps(step, u, state, names, events=True, dense=False, progress=progress,
                     backend=backend, check_finite=True)
     return Result(
-        spikes=out.spikes if out.backend != "engine" else None,
+        spikes=out.spikes,
         traces=out.traces,
         events=out.events,
         final_state=out.final_state,
