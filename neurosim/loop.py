@@ -3,15 +3,20 @@ r"""The one time loop of neurosim: a step function applied over the time axis of
 :func:`run_steps` serves :func:`neurosim.simulate`, the sequence layers of
 :mod:`neurosim.nn` and the sweeps. Step ``k`` covers :math:`[k\,dt, (k+1)\,dt]`
 with ``input[k]`` held (or added at its start in jump mode); traces hold the state
-at the end of each step, after any reset. It runs on one of three back ends, which
+at the end of each step, after any reset. It runs on one of two back ends, which
 compute the same thing:
 
-* the compiled engine (:mod:`neurosim.engine`): every model and integrator,
-  generated from the model's one definition; used when no gradient is needed;
-* the fused training kernels (:mod:`neurosim.fused`): LI/LIF/IF/ALIF under Euler
-  or exact integration on the grid, with surrogate gradients;
+* the compiled engine (:mod:`neurosim.engine`), generated from the model's one
+  definition: without a gradient, its simulation kernel (every model and
+  integrator); with one, its training kernels (:mod:`neurosim.engine._train`: a
+  forward and a BPTT backward kernel in one autograd Function; any traceable model
+  under Euler or exact integration with spikes on the grid);
 * the reference loop: :meth:`neurosim.Step.with_events` per step on tensors, the
-  oracle the others are tested against; autograd, any device, every option.
+  oracle the engine is tested against; autograd, any device, every option.
+
+``backend="fused"`` (the name of the former hand-written kernels) asks for one
+kernel call with spikes on the grid, forward and backward, and raises where the
+engine's training kernels cannot run.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ class StepsOutput(NamedTuple):
         final_state: the state after the last step.
         events: every spike as (step, flat index, offset inside the step in s), or ``None``
             unless ``events=True``.
-        backend: the back end that ran (``"engine"``, ``"fused"`` or ``"reference"``).
+        backend: the back end that ran (``"engine"`` or ``"reference"``).
     """
 
     spikes: torch.Tensor | None
@@ -53,16 +58,15 @@ class StepsOutput(NamedTuple):
     backend: str
 
 
-def _fused_reason(step: Step, u: torch.Tensor, recurrent: torch.Tensor | None) -> str | None:
-    """Why the fused kernels cannot run this loop (``None``: they can)."""
-    from . import fused
+def _fused_reason(step: Step, u: torch.Tensor, state: State,
+                  recurrent: torch.Tensor | None) -> str | None:
+    """Why ``backend="fused"`` (one kernel call, spikes on the grid, forward and backward)
+    cannot run this loop (``None``: it can)."""
+    from .engine import _train
 
     if recurrent is not None:
         return "recurrent connections need the reference path"
-    if step.multi_spike or step.reset_delay != "none" or step.v_min is not None:
-        return "multi_spike, reset_delay and v_min need the reference path"
-    return fused.why_not(step.model, step.integrator, surrogate=step.surrogate,
-                         dtype=u.dtype, device=u.device)
+    return _train.why_not(step, u, state)
 
 
 def _engine_reason(step: Step, u: torch.Tensor, state: State,
@@ -105,11 +109,13 @@ def _choose(step: Step, u: torch.Tensor, state: State, *,
             reason = train_reason
         if backend == "engine":
             raise ValueError(f"backend='engine' cannot run this configuration: {reason}")
-    if _fused_reason(step, u, recurrent) is None:
-        return "fused"
-    if backend == "fused":
-        raise ValueError(f"backend='fused' cannot run this configuration: "
-                         f"{_fused_reason(step, u, recurrent)}")
+    if backend == "fused":  # the name of the former hand-written kernels: grid spikes
+        reason = _fused_reason(step, u, state, recurrent)
+        if reason is not None:
+            raise ValueError(f"backend='fused' cannot run this configuration: {reason}")
+        from . import engine
+
+        return "train" if engine._needs_grad(step, u, state) else "engine"
     return "reference"
 
 
@@ -146,14 +152,15 @@ def run_steps(
         dense: return the dense spike counts ``[T, *shape]`` (``False``: ``spikes`` may be
             ``None`` when the engine runs; the events carry the spikes).
         progress: show a progress bar.
-        backend: ``"auto"`` (the engine without gradients, the fused kernels with them
-            where they apply, else the reference loop; a short run whose kernel is not
-            compiled yet runs on the reference loop, which finishes before a compile
-            would: :func:`neurosim.engine.worth_compiling`), ``"engine"``, ``"fused"`` or
-            ``"reference"``; a requested back end that cannot run raises ``ValueError``
-            saying why.
+        backend: ``"auto"`` (the engine's simulation kernel without gradients, its
+            training kernels with them where they apply, else the reference loop; a
+            short run without gradients whose kernel is not compiled yet runs on the
+            reference loop, which finishes before a compile would:
+            :func:`neurosim.engine.worth_compiling`), ``"engine"``, ``"fused"`` (grid
+            spikes in one kernel call, forward and backward) or ``"reference"``; a
+            requested back end that cannot run raises ``ValueError`` saying why.
         check_finite: raise ``ValueError`` if ``input`` holds NaN or infinity (the
-            engine and the fused kernels check as they stream the input anyway).
+            engine's kernels check as they stream the input anyway).
 
     Returns:
         A :class:`StepsOutput`.
@@ -179,8 +186,6 @@ def run_steps(
             spikes = torch.zeros_like(u)
         return StepsOutput(spikes, out.traces, out.final_state,
                            out.events if events else None, "engine")
-    if chosen == "fused":
-        return _run_fused(step, u, state, record, events, progress)
     if chosen == "train":
         return _run_train(step, u, state, record, events, progress)
     if check_finite:
@@ -246,19 +251,6 @@ def _check_finite_state(state: State, names: tuple[str, ...], k: int, step: Step
                 f"another method ('exact', 'exponential_euler' or 'adaptive')",
                 step=k, time=time, neuron=element, variable=name,
                 value=float(value.reshape(-1)[element]))
-
-
-def _run_fused(step: Step, u: torch.Tensor, state: State | None, names: tuple[str, ...],
-               events: bool, progress: bool) -> StepsOutput:
-    """:func:`run_steps` on the fused kernels (one call, or chunks with a progress bar)."""
-    from . import fused
-
-    def call(chunk: torch.Tensor, state: State | None, record: tuple[str, ...]
-             ) -> fused.FusedOutput:
-        return fused.run(step.model, chunk, step.dt, step.integrator, record=record,
-                         surrogate=step.surrogate, state=state, detach_reset=step.detach_reset)
-
-    return _run_grid(step, u, state, names, events, progress, call, "fused")
 
 
 def _run_train(step: Step, u: torch.Tensor, state: State, names: tuple[str, ...],

@@ -57,9 +57,9 @@ def simulate(
         detach_reset: cut the gradient through the reset.
         progress: show a progress bar over time steps.
         backend: ``"auto"`` (default): the compiled engine (:mod:`neurosim.engine`,
-            every model and method, CPU) when no gradient is needed, the fused
-            training kernels (:mod:`neurosim.fused`) when one is and they apply,
-            else the reference step loop; ``"engine"``, ``"fused"`` or
+            every model and method, CPU) when no gradient is needed, its generated
+            training kernels (:mod:`neurosim.engine._train`) when one is and they
+            apply, else the reference step loop; ``"engine"``, ``"fused"`` or
             ``"reference"`` force one (``ValueError`` saying why it cannot run).
             All give the same Result (same spikes, traces to round-off).
 

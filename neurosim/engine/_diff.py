@@ -105,7 +105,7 @@ def _diff(g: Graph, e: Sym, leaf: Sym, memo: dict[int, Sym | None]) -> Sym | Non
         if op == "expm1":
             return mul(g, g.node("add", (e, one)), da)
         if op == "log":
-            return g.node("div", (da, x))
+            return mul(g, da, g.node("div", (one, x)))
         if op == "log1p":
             return g.node("div", (da, g.node("add", (x, one))))
         if op == "sqrt":
@@ -127,9 +127,9 @@ def _diff(g: Graph, e: Sym, leaf: Sym, memo: dict[int, Sym | None]) -> Sym | Non
         return sub(g, da, db)
     if op == "mul":
         return add(g, mul(g, da, y), mul(g, x, db))
-    if op == "div":  # (da - (x/y) db) / y
+    if op == "div":  # (da - (x/y) db) * (1/y): one division per denominator, shared
         num = sub(g, da, mul(g, e, db))
-        return None if num is None else g.node("div", (num, y))
+        return mul(g, num, g.node("div", (g.const(1.0), y)))
     if op == "pow":
         out = None
         if da is not None:

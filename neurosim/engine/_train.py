@@ -66,7 +66,7 @@ from ._diff import vjp
 from ._trace import ModelIR, Sym, TraceError
 
 #: below this many element-steps a kernel runs on the calling thread only
-SERIAL_WORK = 200_000
+SERIAL_WORK = 1_000_000
 #: training kernel source version (bump when the templates below change)
 VERSION = 1
 _SUR_PREFIX = "__surrogate."
@@ -106,6 +106,25 @@ def surrogate_expr(surrogate: Surrogate, ir: ModelIR) -> tuple[Sym, dict[str, fl
     ``width``...) is a parameter leaf ``"__surrogate.<name>"``, whose values are returned
     (so one kernel serves every value). Raises :class:`TraceError` if it cannot be traced.
     """
+    try:
+        key = (id(ir), surrogate)
+        hit = _SURROGATES.get(key)
+    except TypeError:  # an unhashable custom callable
+        key, hit = None, None
+    if hit is not None and hit[0] is ir:
+        return hit[1], dict(hit[2])
+    expr, values = _trace_surrogate(surrogate, ir)
+    if key is not None:
+        if len(_SURROGATES) > 256:
+            _SURROGATES.clear()
+        _SURROGATES[key] = (ir, expr, dict(values))
+    return expr, values
+
+
+_SURROGATES: dict[tuple, tuple[ModelIR, Sym, dict[str, float]]] = {}
+
+
+def _trace_surrogate(surrogate: Surrogate, ir: ModelIR) -> tuple[Sym, dict[str, float]]:
     g = ir.graph
     s = g.leaf("var", "__sd")
     values: dict[str, float] = {}
@@ -153,7 +172,9 @@ class TrainSpec:
 
 
 def _fn(out: list[str], pr: C._Printer, name: str, args: str, roots: list[Sym | None],
-        graph) -> None:
+        graph) -> list[bool]:
+    """Emit ``name(args)`` returning the tuple of ``roots``; which of them are not zero."""
+    nonzero = [r is not None and not (r.op == "const" and r.args[0] == 0.0) for r in roots]
     roots = [graph.const(0.0) if r is None else r for r in roots]
     lines, names = pr.block(roots, "t")
     out.append(C._INLINE)
@@ -161,6 +182,7 @@ def _fn(out: list[str], pr: C._Printer, name: str, args: str, roots: list[Sym | 
     out.extend("    " + ln for ln in lines)
     out.append("    return " + C._tup(names))
     out.append("")
+    return nonzero
 
 
 def generate(spec: TrainSpec) -> str:
@@ -200,18 +222,20 @@ def generate(spec: TrainSpec) -> str:
     _fn(out, pr, "_fc", A, [ir.f_clamped[s] for s in ir.states], g)
     _fn(out, pr, "_jump", A, [ir.jump[s] for s in ir.states], g)
     leaves = [*var, u, *par]
-    _fn(out, pr, "_vjp_f", f"{X}, u, {G}, P, mp",
-        vjp(g, [ir.f[s] for s in ir.states], cot, leaves), g)
-    _fn(out, pr, "_vjp_fc", f"{X}, u, {G}, P, mp",
-        vjp(g, [ir.f_clamped[s] for s in ir.states], cot, leaves), g)
-    _fn(out, pr, "_vjp_jump", f"{X}, u, {G}, P, mp",
-        vjp(g, [ir.jump[s] for s in ir.states], cot, leaves), g)
+    nz: dict[str, list[bool]] = {}
+    nz["f"] = _fn(out, pr, "_vjp_f", f"{X}, u, {G}, P, mp",
+                  vjp(g, [ir.f[s] for s in ir.states], cot, leaves), g)
+    nz["fc"] = _fn(out, pr, "_vjp_fc", f"{X}, u, {G}, P, mp",
+                   vjp(g, [ir.f_clamped[s] for s in ir.states], cot, leaves), g)
+    nz["jump"] = _fn(out, pr, "_vjp_jump", f"{X}, u, {G}, P, mp",
+                     vjp(g, [ir.jump[s] for s in ir.states], cot, leaves), g)
     if ir.spiking:
         _fn(out, pr, "_d", f"{X}, P, mp", [ir.d], g)
         _fn(out, pr, "_reset", f"{X}, P, mp", [ir.reset[s] for s in ir.states], g)
-        _fn(out, pr, "_vjp_reset", f"{X}, {G}, P, mp",
-            vjp(g, [ir.reset[s] for s in ir.states], cot, [*var, *par]), g)
-        _fn(out, pr, "_grad_d", f"{X}, P, mp", vjp(g, [ir.d], [g.const(1.0)], [*var, *par]), g)
+        nz["reset"] = _fn(out, pr, "_vjp_reset", f"{X}, {G}, P, mp",
+                          vjp(g, [ir.reset[s] for s in ir.states], cot, [*var, *par]), g)
+        nz["d"] = _fn(out, pr, "_grad_d", f"{X}, P, mp",
+                      vjp(g, [ir.d], [g.const(1.0)], [*var, *par]), g)
         _fn(out, pr, "_sg", "sd, P, mp", [spec.surrogate], g)
     if exact:
         w = n + 2
@@ -223,11 +247,13 @@ def generate(spec: TrainSpec) -> str:
                 e = f"({e}) + P[{base + i * w + j}, mp] * {x}"
             res.append(e)
         out += [C._INLINE, f"def _full({A}):", "    return " + C._tup(res), ""]
-    out += _kernels(spec, xs, gs)
+    out += _kernels(spec, xs, gs, nz)
     return "\n".join(out) + "\n"
 
 
-def _kernels(spec: TrainSpec, xs: list[str], gs: list[str]) -> list[str]:
+def _kernels(spec: TrainSpec, xs: list[str], gs: list[str], nz: dict[str, list[bool]]
+             ) -> list[str]:
+    """The forward and backward kernels; ``nz``: the non-zero entries of each VJP."""
     ir = spec.ir
     n = len(xs)
     X, G = ", ".join(xs), ", ".join(gs)
@@ -246,6 +272,17 @@ def _kernels(spec: TrainSpec, xs: list[str], gs: list[str]) -> list[str]:
     def unpack(names: list[str], value: str) -> str:
         return f"{', '.join(names)}, = {value}" if len(names) == 1 else \
             f"{', '.join(names)} = {value}"
+
+    def vjp_use(which: str, state: bool = True) -> list[str]:
+        """Add a VJP ``q`` (state, input, parameter entries) to the adjoints, skipping zeros."""
+        flags = nz[which]
+        lines = [f"{gk} = {gk} + q[{k}]" for k, gk in enumerate(gs) if state and flags[k]]
+        if flags[n]:
+            lines.append(f"gu = gu + q[{n}]")
+        acc = [f"    GPB[{p}, j] += q[{n + 1 + p}]" for p in range(npar) if flags[n + 1 + p]]
+        if acc:
+            lines += ["if need_gp:", *acc]
+        return lines
 
     def step_forward(L: int, keep: bool) -> None:
         """x_k: start state -> after the step (before reset: x_k holds x3)."""
@@ -270,12 +307,12 @@ def _kernels(spec: TrainSpec, xs: list[str], gs: list[str]) -> list[str]:
 
     # ---------------------------------------------------------------- forward
     emit(0, '@njit(nogil=True, cache=True, error_model="numpy")',
-         f"def forward(b0, b1, T, dt, U, PG, ps, X0, R0, {Hs}, RH, SP, XF, RF, info):",
-         '    """Blocks b0..b1-1 over T steps; info: [status, step, block]."""')
+         f"def forward(blk0, blk1, T, dt, U, PG, ps, X0, R0, {Hs}, RH, SP, XF, RF, info):",
+         '    """Blocks blk0..blk1-1 over T steps; info: [status, step, block]."""')
     emit(1, "M = X0.shape[1]", "zero = dt - dt", "one = zero + 1",
          "P = np.empty((PG.shape[0], BLOCK), PG.dtype)",
          "S = np.empty((NV, BLOCK), X0.dtype)", "RR = np.empty(BLOCK, X0.dtype)",
-         "for blk in range(b0, b1):")
+         "for blk in range(blk0, blk1):")
     emit(2, "lo = blk * BLOCK", "hi = min(lo + BLOCK, M)", "nb = hi - lo",
          "for k in range(PG.shape[0]):", "    for j in range(nb):",
          "        P[k, j] = PG[k, (lo + j) * ps]",
@@ -313,89 +350,105 @@ def _kernels(spec: TrainSpec, xs: list[str], gs: list[str]) -> list[str]:
     o.append("")
 
     # ---------------------------------------------------------------- backward
-    nrow = "PG.shape[0]"
-    emit(0, '@njit(nogil=True, cache=True, error_model="numpy")',
-         f"def backward(b0, b1, T, dt, U, PG, ps, X0, R0, {Hs}, RH, SP, GS, {GHs}, GXF, GU, GP,",
-         "             GX0, detach):",
-         '    """The reverse time loop over blocks b0..b1-1 (see the module docstring)."""')
-    emit(1, "M = X0.shape[1]", "zero = dt - dt", "has_gs = GS.shape[0] > 0",
-         *[f"has_gh{k} = GH{k}.shape[0] > 0" for k in range(n)],
-         "need_gu = GU.shape[0] > 0", "need_gp = GP.shape[0] > 0",
-         f"P = np.empty(({nrow}, BLOCK), PG.dtype)",
-         "GA = np.empty((NV, BLOCK), X0.dtype)",
-         f"GPB = np.zeros(({nrow} if need_gp else 0, BLOCK), X0.dtype)",
-         "for blk in range(b0, b1):")
-    emit(2, "lo = blk * BLOCK", "hi = min(lo + BLOCK, M)", "nb = hi - lo",
-         f"for k in range({nrow}):", "    for j in range(nb):",
-         "        P[k, j] = PG[k, (lo + j) * ps]",
-         "for k in range(NV):", "    for j in range(nb):", "        GA[k, j] = GXF[k, lo + j]",
-         "if need_gp:", "    GPB[:, :] = zero",
-         "for t in range(T - 1, -1, -1):")
-    emit(3, "for j in range(nb):")
-    L = 4
-    emit(L, "mp = j", "m = lo + j", "u = U[t, m]")
-    for k, gk in enumerate(gs):
-        emit(L, f"{gk} = GA[{k}, j]", f"if has_gh{k}:", f"    {gk} = {gk} + GH{k}[t, m]")
-    emit(L, "if t > 0:", *[f"    {x} = H{k}[t - 1, m]" for k, x in enumerate(xs)])
-    if ref:
-        emit(L + 1, "r = RH[t - 1, m]")
-    emit(L, "else:", *[f"    {x} = X0[{k}, m]" for k, x in enumerate(xs)])
-    if ref:
-        emit(L + 1, "r = R0[m]")
-    emit(L, *[f"s{k} = {x}" for k, x in enumerate(xs)])  # x0
-    step_forward(L, keep=True)
-    # x_k now holds x3; a_k x1, b_k x2, s_k x0
-    emit(L, "gu = zero")
-    if ir.spiking:
-        mask = "True"
-        if ir.crossing_only:
-            mask = "allowed"
+    def emit_backward(gp: bool, gh: bool) -> None:
+        """``backward_<gp><gh>``: with parameter gradients, with trace gradients (each
+        variant compiles on its first call only)."""
+        nrow = "PG.shape[0]"
+        emit(0, '@njit(nogil=True, cache=True, error_model="numpy")',
+             f"def backward_{int(gp)}{int(gh)}(blk0, blk1, T, dt, U, PG, ps, X0, R0, {Hs}, RH, SP, "
+             f"GS, {GHs},",
+             "             GXF, GU, GP, GX0, detach):",
+             '    """The reverse time loop over blocks blk0..blk1-1 (see the module docstring)."""')
+        emit(1, "M = X0.shape[1]", "zero = dt - dt", "has_gs = GS.shape[0] > 0",
+             *[f"has_gh{k} = {gh}" for k in range(n)],
+             "need_gu = GU.shape[0] > 0", f"need_gp = {gp}",
+             f"P = np.empty(({nrow}, BLOCK), PG.dtype)",
+             "GA = np.empty((NV, BLOCK), X0.dtype)",
+             f"GPB = np.zeros(({nrow} if need_gp else 0, BLOCK), X0.dtype)",
+             "for blk in range(blk0, blk1):")
+        emit(2, "lo = blk * BLOCK", "hi = min(lo + BLOCK, M)", "nb = hi - lo",
+             f"for k in range({nrow}):", "    for j in range(nb):",
+             "        P[k, j] = PG[k, (lo + j) * ps]",
+             "for k in range(NV):", "    for j in range(nb):", "        GA[k, j] = GXF[k, lo + j]",
+             "if need_gp:", "    GPB[:, :] = zero",
+             "for t in range(T - 1, -1, -1):")
+        emit(3, "for j in range(nb):")
+        L = 4
+        emit(L, "mp = j", "m = lo + j", "u = U[t, m]")
+        for k, gk in enumerate(gs):
+            emit(L, f"{gk} = GA[{k}, j]", f"if has_gh{k}:", f"    {gk} = {gk} + GH{k}[t, m]")
+        emit(L, "if t > 0:", *[f"    {x} = H{k}[t - 1, m]" for k, x in enumerate(xs)])
         if ref:
-            mask = f"({mask}) and left > zero"
-        emit(L, "crossed = SP[t, m] > zero", "gz = GS[t, m] if has_gs else zero",
-             f"z = _reset({X}, P, mp)", "if not detach:",
-             "    gz = gz + " + " + ".join(f"{gk} * (z[{k}] - {xs[k]})"
-                                           for k, gk in enumerate(gs)),
-             f"d = _d({X}, P, mp)[0]",
-             f"gd = gz * _sg(d, P, mp)[0] if {mask} else zero",
-             f"rv = _vjp_reset({X}, {G}, P, mp)",
-             f"dd = _grad_d({X}, P, mp)",
-             *[f"{gk} = (rv[{k}] if crossed else {gk}) + gd * dd[{k}]"
-               for k, gk in enumerate(gs)],
-             "if need_gp:")
-        for p in range(npar):
-            emit(L + 1, f"GPB[{p}, j] += (rv[{n + p}] if crossed else zero) + gd * dd[{n + p}]")
-    # free segment
-    if exact:
-        emit(L, "if need_gp:")
-        for i in range(n):
-            r0 = base + i * w
-            emit(L + 1, *[f"GPB[{r0 + j}, j] += {gs[i]} * b{j}" for j in range(n)],
-                 f"GPB[{r0 + n}, j] += {gs[i]}", f"GPB[{r0 + n + 1}, j] += {gs[i]} * u")
-        emit(L, "gu = gu + " + " + ".join(f"P[{base + i * w + n + 1}, mp] * {gs[i]}"
-                                          for i in range(n)))
-        new = [" + ".join(f"P[{base + i * w + j}, mp] * {gs[i]}" for i in range(n))
-               for j in range(n)]
-        emit(L, unpack(gs, C._tup(new)))
-    else:
-        B = ", ".join(f"b{k}" for k in range(n))
-        emit(L, f"q = _vjp_f({B}, u, {', '.join(f'left * {gk}' for gk in gs)}, P, mp)",
-             *[f"{gk} = {gk} + q[{k}]" for k, gk in enumerate(gs)], f"gu = gu + q[{n}]",
-             "if need_gp:", *[f"    GPB[{p}, j] += q[{n + 1 + p}]" for p in range(npar)])
-    if ref:
-        Aa = ", ".join(f"a{k}" for k in range(n))
-        emit(L, f"q = _vjp_fc({Aa}, u, {', '.join(f'hr * {gk}' for gk in gs)}, P, mp)",
-             *[f"{gk} = {gk} + q[{k}]" for k, gk in enumerate(gs)], f"gu = gu + q[{n}]",
-             "if need_gp:", *[f"    GPB[{p}, j] += q[{n + 1 + p}]" for p in range(npar)])
-    Ss = ", ".join(f"s{k}" for k in range(n))
-    emit(L, f"q = _vjp_jump({Ss}, u, {G}, P, mp)",
-         *[f"GA[{k}, j] = q[{k}]" for k in range(n)], f"gu = gu + q[{n}]",
-         "if need_gp:", *[f"    GPB[{p}, j] += q[{n + 1 + p}]" for p in range(npar)],
-         "if need_gu:", "    GU[t, m] = gu")
-    emit(2, "for k in range(NV):", "    for j in range(nb):", "        GX0[k, lo + j] = GA[k, j]",
-         "if need_gp:", f"    for k in range({nrow}):", "        for j in range(nb):",
-         "            GP[k, lo + j] = GPB[k, j]")
-    o.append("")
+            emit(L + 1, "r = RH[t - 1, m]")
+        emit(L, "else:", *[f"    {x} = X0[{k}, m]" for k, x in enumerate(xs)])
+        if ref:
+            emit(L + 1, "r = R0[m]")
+        emit(L, *[f"s{k} = {x}" for k, x in enumerate(xs)])  # x0
+        step_forward(L, keep=True)
+        # x_k now holds x3; a_k x1, b_k x2, s_k x0
+        emit(L, "gu = zero")
+        if ir.spiking:
+            mask = "True"
+            if ir.crossing_only:
+                mask = "allowed"
+            if ref:
+                mask = f"({mask}) and left > zero"
+            emit(L, "crossed = SP[t, m] > zero", "gz = GS[t, m] if has_gs else zero",
+                 f"z = _reset({X}, P, mp)", "if not detach:",
+                 "    gz = gz + " + " + ".join(f"{gk} * (z[{k}] - {xs[k]})"
+                                               for k, gk in enumerate(gs)),
+                 f"d = _d({X}, P, mp)[0]",
+                 f"gd = gz * _sg(d, P, mp)[0] if {mask} else zero",
+                 f"rv = _vjp_reset({X}, {G}, P, mp)",
+                 f"dd = _grad_d({X}, P, mp)",
+                 *[f"{gk} = (rv[{k}] if crossed else {gk}) + gd * dd[{k}]"
+                   for k, gk in enumerate(gs)],
+                 "if need_gp:")
+            acc = []
+            for p in range(npar):
+                terms = []
+                if nz["reset"][n + p]:
+                    terms.append(f"(rv[{n + p}] if crossed else zero)")
+                if nz["d"][n + p]:
+                    terms.append(f"gd * dd[{n + p}]")
+                if terms:
+                    acc.append(f"GPB[{p}, j] += {' + '.join(terms)}")
+            emit(L + 1, *(acc or ["pass"]))
+        # free segment
+        if exact:
+            emit(L, "if need_gp:")
+            for i in range(n):
+                r0 = base + i * w
+                emit(L + 1, *[f"GPB[{r0 + j}, j] += {gs[i]} * b{j}" for j in range(n)],
+                     f"GPB[{r0 + n}, j] += {gs[i]}", f"GPB[{r0 + n + 1}, j] += {gs[i]} * u")
+            emit(L, "gu = gu + " + " + ".join(f"P[{base + i * w + n + 1}, mp] * {gs[i]}"
+                                              for i in range(n)))
+            new = [" + ".join(f"P[{base + i * w + j}, mp] * {gs[i]}" for i in range(n))
+                   for j in range(n)]
+            emit(L, unpack(gs, C._tup(new)))
+        else:
+            B = ", ".join(f"b{k}" for k in range(n))
+            emit(L, f"q = _vjp_f({B}, u, {', '.join(f'left * {gk}' for gk in gs)}, P, mp)",
+                 *vjp_use("f"))
+        if ref:
+            Aa = ", ".join(f"a{k}" for k in range(n))
+            emit(L, f"q = _vjp_fc({Aa}, u, {', '.join(f'hr * {gk}' for gk in gs)}, P, mp)",
+                 *vjp_use("fc"))
+        Ss = ", ".join(f"s{k}" for k in range(n))
+        emit(L, f"q = _vjp_jump({Ss}, u, {G}, P, mp)",
+             *[f"GA[{k}, j] = q[{k}]" if nz["jump"][k] else f"GA[{k}, j] = zero"
+               for k in range(n)],
+             *vjp_use("jump", state=False), "if need_gu:", "    GU[t, m] = gu")
+        emit(2, "for k in range(NV):", "    for j in range(nb):",
+             "        GX0[k, lo + j] = GA[k, j]",
+             "if need_gp:", f"    for k in range({nrow}):", "        for j in range(nb):",
+             "            GP[k, lo + j] = GPB[k, j]")
+
+        o.append("")
+
+    for gp in (False, True):
+        for gh in (False, True):
+            emit_backward(gp, gh)
     return o
 
 
@@ -433,6 +486,13 @@ def load(spec: TrainSpec, announce=None):
 # -- running -------------------------------------------------------------------------------
 def why_not(step: Step, u: torch.Tensor, state: State | None = None) -> str | None:
     """Why the training kernels cannot run ``step`` on ``u`` (``None``: they can)."""
+    return reason(step, u.dtype, u.device, refractory(step, state))
+
+
+def reason(step: Step, dtype: torch.dtype, device: torch.device | str,
+           refractory: bool) -> str | None:
+    """:func:`why_not` for an input of ``dtype`` on ``device``; ``refractory``: whether
+    any element can be refractory (``t_ref > 0`` or a refractory initial state)."""
     from . import _ir
 
     method = method_of(step)
@@ -441,20 +501,20 @@ def why_not(step: Step, u: torch.Tensor, state: State | None = None) -> str | No
                 f"the grid: precise=False)")
     if step.multi_spike or step.reset_delay != "none" or step.v_min is not None:
         return "multi_spike, reset_delay and v_min (peer emulation) run on the reference loop"
-    if u.dtype not in (torch.float32, torch.float64):
-        return f"dtype {u.dtype} (the engine runs float32 and float64)"
-    if u.device.type != "cpu":
-        return f"device {u.device}: the engine runs on the CPU"
+    if dtype not in (torch.float32, torch.float64):
+        return f"dtype {dtype} (the engine runs float32 and float64)"
+    if torch.device(device).type != "cpu":
+        return f"device {device}: the engine runs on the CPU"
     for name, value in step.model.params().items():
         if isinstance(value, torch.Tensor) and value.device.type != "cpu":
             return f"parameter {name} lives on {value.device}"
     if method == "exact":
         if step.model.linear_system() is None:
             return f"exact integration needs a linear model; {type(step.model).__name__} is not"
-        if refractory(step, state):
+        if refractory:
             return "exact integration with t_ref > 0 (partial refractory steps) is not compiled"
     try:
-        ir = _ir(step.model, u.dtype)
+        ir = _ir(step.model, dtype)
         if ir.spiking:
             surrogate_expr(step.surrogate, ir)
     except TraceError as err:
@@ -502,7 +562,32 @@ class TrainOutput(NamedTuple):
 
 def _rows(step: Step, spec: TrainSpec, values: dict[str, float], shape: torch.Size,
           dtype: torch.dtype) -> torch.Tensor:
-    """Coefficient rows [n_rows, M] (or [n_rows, 1] when uniform and without gradient)."""
+    """Coefficient rows [n_rows, M] (or [n_rows, 1] when uniform and without gradient).
+
+    Rows of a model whose parameters are all numbers are cached (a layer with fixed time
+    constants computes its propagator once).
+    """
+    key = None
+    params = step.model.params()
+    if not any(isinstance(v, torch.Tensor) for v in params.values()):
+        key = (type(step.model), tuple(params.items()), spec.method, float(step.dt), dtype,
+               tuple(values.items()), len(spec.rows()))
+        hit = _ROWS.get(key)
+        if hit is not None:
+            return hit
+    P = _compute_rows(step, spec, values, shape, dtype)
+    if key is not None:
+        if len(_ROWS) > 64:
+            _ROWS.clear()
+        _ROWS[key] = P
+    return P
+
+
+_ROWS: dict[tuple, torch.Tensor] = {}
+
+
+def _compute_rows(step: Step, spec: TrainSpec, values: dict[str, float], shape: torch.Size,
+                  dtype: torch.dtype) -> torch.Tensor:
     model = step.model.cast(dtype)
     p = model.params()
     rows: list = [p[name] for name in spec.ir.params]
@@ -589,7 +674,9 @@ class _TrainLoop(torch.autograd.Function):
         need_gp, need_gu, need_gx = ctx.needs_input_grad[:3]
         empty2 = torch.empty((0, 0), dtype=dtype)
         GS = empty2 if gSP is None or not ctx.step.model.spiking else gSP.contiguous()
-        GH = [empty2 if g is None else g.contiguous() for g in gH]
+        gh = any(g is not None for g in gH)
+        GH = [(empty2 if not gh else torch.zeros((T, M), dtype=dtype)) if g is None
+              else g.contiguous() for g in gH]
         GXF = torch.zeros((n, M), dtype=dtype) if gXF is None else gXF.contiguous()
         GU = buffer((T, M), dtype) if need_gu else empty2
         GP = torch.empty((P.shape[0], M), dtype=dtype) if need_gp else empty2
@@ -597,9 +684,10 @@ class _TrainLoop(torch.autograd.Function):
         scalar = u.numpy().dtype.type
         args = [a.numpy() for a in (u, P, X0, R0, *H, RH, SP, GS, *GH, GXF, GU, GP, GX0)]
         ps = ctx.ps
+        kernel = getattr(ctx.mod, f"backward_{int(need_gp)}{int(gh)}")
 
         def work(b0: int, b1: int) -> None:
-            ctx.mod.backward(b0, b1, T, scalar(ctx.step.dt), args[0], args[1], ps, *args[2:],
+            kernel(b0, b1, T, scalar(ctx.step.dt), args[0], args[1], ps, *args[2:],
                              ctx.detach)
 
         _parallel(work, T, M)
@@ -665,4 +753,4 @@ def run(step: Step, u: torch.Tensor, state: State, announce=None) -> TrainOutput
     return TrainOutput(SP.reshape(T, *shape), traces, final)
 
 
-__all__ = ["TrainOutput", "generate", "run", "surrogate_expr", "why_not"]
+__all__ = ["TrainOutput", "generate", "reason", "run", "surrogate_expr", "why_not"]
