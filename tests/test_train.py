@@ -127,9 +127,12 @@ def test_float32(method):
     compare(_model("ALIF", "subtract", dtype=torch.float32), METHODS[method], torch.float32)
 
 
+_SLOW = pytest.mark.slow  # a kernel module of its own to compile (about 5 s each, cold)
+
+
 @pytest.mark.parametrize("surrogate", ["superspike", "atan", "sigmoid", "triangle",
                                        "exponential", "gaussian", "straight_through"])
-@pytest.mark.parametrize("method", ["euler", "exact"])
+@pytest.mark.parametrize("method", ["euler", pytest.param("exact", marks=_SLOW)])
 def test_surrogates(surrogate, method):
     """Every built-in surrogate, its derivative traced from the class's own formula."""
     compare(_model("LIF_syn", "subtract"), METHODS[method], surrogate=surrogate)
@@ -211,7 +214,7 @@ class Quadratic(NeuronModel):
 Quadratic = dataclasses.dataclass(frozen=True, eq=False)(Quadratic)
 
 
-@pytest.mark.parametrize("t_ref", [0.0, 1.5e-3])
+@pytest.mark.parametrize("t_ref", [0.0, pytest.param(1.5e-3, marks=_SLOW)])
 def test_user_defined_model_trains_on_the_engine(t_ref):
     """A model the engine has never seen: same spikes and gradients as torch autograd."""
     n = 30
@@ -223,6 +226,7 @@ def test_user_defined_model_trains_on_the_engine(t_ref):
     compare(model, "euler", u=u)
 
 
+@pytest.mark.slow
 def test_adex_euler_trains_on_the_engine():
     n = 8
     gen = torch.Generator().manual_seed(6)

@@ -113,7 +113,8 @@ def surrogate_expr(surrogate: Surrogate, ir: ModelIR) -> tuple[Sym, dict[str, fl
         key, hit = None, None
     if hit is not None and hit[0] is ir:
         return hit[1], dict(hit[2])
-    expr, values = _trace_surrogate(surrogate, ir)
+    with _LOCK:
+        expr, values = _trace_surrogate(surrogate, ir)
     if key is not None:
         if len(_SURROGATES) > 256:
             _SURROGATES.clear()
@@ -455,7 +456,9 @@ def _kernels(spec: TrainSpec, xs: list[str], gs: list[str], nz: dict[str, list[b
 # -- compiling ------------------------------------------------------------------------------
 _SOURCES: dict[tuple, tuple[object, str, str]] = {}
 _LOADED: dict[str, object] = {}
-_LOCK = threading.Lock()
+#: held while nodes are added to a shared traced graph (surrogates, derivatives) and
+#: while a kernel module is generated and imported
+_LOCK = threading.RLock()
 
 
 def load(spec: TrainSpec, announce=None):
@@ -530,20 +533,6 @@ def _spec(step: Step, dtype: torch.dtype, state: State | None) -> tuple[TrainSpe
     sur, values = (surrogate_expr(step.surrogate, ir) if ir.spiking else (None, {}))
     return TrainSpec(ir, method_of(step), dtype, refractory(step, state), sur,
                      tuple(values)), values
-
-
-def is_compiled(step: Step, dtype: torch.dtype, state: State | None = None) -> bool:
-    """Whether the training kernels of ``step`` are loaded or in the disk cache."""
-    try:
-        spec, _ = _spec(step, dtype, state)
-    except TraceError:
-        return False
-    src = generate(spec)
-    key = C._key(f"train {VERSION}\n{src}")
-    if key in _LOADED:
-        return True
-    pycache = C.cache_dir() / "__pycache__"
-    return pycache.is_dir() and any(pycache.glob(f"nt_{key}.forward-*.nbi"))
 
 
 class TrainOutput(NamedTuple):
