@@ -252,3 +252,15 @@ def test_why_not_names_what_stays_on_the_reference_loop():
     assert "t_ref" in reason(ns.LIF(t_ref=1e-3), "exact", precise=False)
     assert "surrogate" in reason(lif, "euler", surrogate=lambda x: x.numpy())
     assert reason(lif, "euler", multi_spike=True) is not None
+
+
+def test_non_finite_input_and_divergence_are_reported_with_gradients():
+    """The training kernels check as they stream: a NaN input is a ValueError naming its
+    place, a state that overflows a SimulationDiverged naming the variable."""
+    u = torch.ones(10, 3, dtype=F64)
+    u[4, 1] = float("nan")
+    with pytest.raises(ValueError, match="step 4, element 1"):
+        ns.simulate(ns.LIF(reset="none"), u.requires_grad_(True), DT, "euler")
+    huge = torch.full((10, 3), 1e308, dtype=F64, requires_grad=True)
+    with pytest.raises(ns.errors.SimulationDiverged, match="'v'"):
+        ns.simulate(ns.LIF(reset="none", v_th=1e300), huge, DT, "euler")
