@@ -626,7 +626,7 @@ class _TrainLoop(torch.autograd.Function):
         Pd, ud = P.detach().contiguous(), u.detach().contiguous()
         X0d, R0d = X0.detach().contiguous(), R0.detach().contiguous()
         H = [buffer((T, M), dtype) for _ in range(n)]
-        RH = buffer((T, M), dtype) if mod_refractory(mod) else torch.empty((0, 0), dtype=dtype)
+        RH = buffer((T, M), dtype) if _mod_refractory(mod) else torch.empty((0, 0), dtype=dtype)
         SP = buffer((T, M), dtype) if step.model.spiking else torch.zeros((T, M), dtype=dtype)
         XF = torch.empty((n, M), dtype=dtype)
         RF = R0d.clone()
@@ -676,15 +676,14 @@ class _TrainLoop(torch.autograd.Function):
         kernel = getattr(ctx.mod, f"backward_{int(need_gp)}{int(gh)}")
 
         def work(b0: int, b1: int) -> None:
-            kernel(b0, b1, T, scalar(ctx.step.dt), args[0], args[1], ps, *args[2:],
-                             ctx.detach)
+            kernel(b0, b1, T, scalar(ctx.step.dt), args[0], args[1], ps, *args[2:], ctx.detach)
 
         _parallel(work, T, M)
         return (GP if need_gp else None, GU if need_gu else None,
                 GX0 if need_gx else None, None, None, None, None)
 
 
-def mod_refractory(mod) -> bool:
+def _mod_refractory(mod) -> bool:
     """Whether a loaded kernel module tracks refractoriness."""
     return bool(getattr(mod, "REFRACTORY", False))
 
