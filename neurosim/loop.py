@@ -271,7 +271,7 @@ def _run_grid(step: Step, u: torch.Tensor, state: State | None, names: tuple[str
     model, dt = step.model, step.dt
     T = u.shape[0]
     # spike times after a refractory segment need the refractory trace
-    refractory = events and model.spiking and (_any_positive(model.t_ref) or (
+    refractory = events and model.spiking and (_any_positive(model.refractory_period) or (
         state is not None and _any_positive(state["refrac"])))
     inner = tuple(names) + (("refrac",) if refractory and "refrac" not in names else ())
     outs = []
