@@ -1,4 +1,4 @@
-"""Side-by-side benchmarks of neurosim (fused and reference paths) and the installed peers.
+"""Side-by-side benchmarks of neurosim (engine and reference paths) and the installed peers.
 
     python benchmarks/run.py --quick          # a few minutes
     python benchmarks/run.py --full           # the figures in docs/performance.md
@@ -15,7 +15,7 @@ Cases (DESIGN.md section 7, issue 7):
     the same Linear layers with a ReLU instead of the neurons: what every library
     pays for the GEMMs, the loss and Adam; the time above it is the neurons' share.
 (c) the cost per neuron-step of neurosim's integrators (reference path) and of
-    the fused kernels.
+    ``neurosim.fused.run`` (one call of the engine's kernels, grid spikes).
 adex  (issue 13) N independent AdEx neurons (Brette & Gerstner 2005, neurosim's AdEx
     defaults), I = linspace(0.5, 1.5, N) nA constant, float64, no traces, dt = 0.1 ms;
     neurosim ``simulate(..., method=...)`` for euler, rk4 and adaptive (rtol 1e-6),
@@ -118,9 +118,9 @@ def population(lib: str, u: torch.Tensor) -> Callable[[], object] | None:
     ``neurosim`` is the public call, ``neurosim.simulate(..., record=None)``, with its
     default outputs: spike events, read back as time-sorted ``spike_index`` /
     ``spike_time`` (what a user's analysis touches first). ``neurosim-fused`` is the
-    training kernel alone (``neurosim.fused.run``, a dense raster) and ``neurosim-engine``
-    the simulation kernel alone (``neurosim.engine.run``: unsorted events, no ``Result``):
-    the ceilings of the public call.
+    training kernel alone (``neurosim.fused.run``: one engine kernel call writing a dense
+    raster) and ``neurosim-engine`` the simulation kernel alone (``neurosim.engine.run``:
+    unsorted events, no ``Result``): the ceilings of the public call.
     """
     T, _, N = u.shape
     if lib.startswith("neurosim"):

@@ -5,7 +5,7 @@ virtual machines can take longer than the simulation that fills it. Buffers from
 1 MiB up are therefore anonymous mappings with ``MADV_HUGEPAGE``, and freed ones are
 kept (up to :data:`BUFFER_POOL_BYTES`) and reused by later calls of the same size, as
 torch's CUDA caching allocator does for GPU memory. Used by the compiled engine (spike
-events) and the fused kernels (rasters, traces, gradients).
+events) and the training kernels (traces, rasters, gradients).
 """
 
 from __future__ import annotations

@@ -3,16 +3,21 @@ r"""The one time loop of neurosim: a step function applied over the time axis of
 :func:`run_steps` serves :func:`neurosim.simulate`, the sequence layers of
 :mod:`neurosim.nn` and the sweeps. Step ``k`` covers :math:`[k\,dt, (k+1)\,dt]`
 with ``input[k]`` held (or added at its start in jump mode); traces hold the state
-at the end of each step, after any reset. It runs on one of three back ends, which
+at the end of each step, after any reset. It runs on one of two back ends, which
 compute the same thing:
 
-* the compiled engine (:mod:`neurosim.engine`): every model and integrator,
-  generated from the model's one definition; used when no gradient is needed;
-* the fused training kernels (:mod:`neurosim.fused`): LI/LIF/IF/ALIF under Euler
-  or exact integration on the grid, with surrogate gradients;
+* the compiled engine (:mod:`neurosim.engine`), generated from the model's one
+  definition: without a gradient, its simulation kernel (every model and
+  integrator); with one, its training kernels (:mod:`neurosim.engine._train`: a
+  forward and a BPTT backward kernel in one autograd Function; any traceable model
+  under Euler or exact integration with spikes on the grid);
 * the reference loop: :meth:`neurosim.Step.with_events` per step on tensors, the
-  oracle the others are tested against; autograd, any device, every option, and
+  oracle the engine is tested against; autograd, any device, every option, and
   the one back end of :class:`~neurosim.conventions.PeerStep` (peer emulation).
+
+``backend="fused"`` (the name of the former hand-written kernels) asks for one
+kernel call with spikes on the grid, forward and backward, and raises where the
+engine's training kernels cannot run.
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ class StepsOutput(NamedTuple):
         final_state: the state after the last step.
         events: every spike as (step, flat index, offset inside the step in s), or ``None``
             unless ``events=True``.
-        backend: the back end that ran (``"engine"``, ``"fused"`` or ``"reference"``).
+        backend: the back end that ran (``"engine"`` or ``"reference"``).
     """
 
     spikes: torch.Tensor | None
@@ -56,14 +61,15 @@ class StepsOutput(NamedTuple):
     backend: str
 
 
-def _fused_reason(step: Step, u: torch.Tensor, recurrent: torch.Tensor | None) -> str | None:
-    """Why the fused kernels cannot run this loop (``None``: they can)."""
-    from . import fused
+def _fused_reason(step: Step, u: torch.Tensor, state: State,
+                  recurrent: torch.Tensor | None) -> str | None:
+    """Why ``backend="fused"`` (one kernel call, spikes on the grid, forward and backward)
+    cannot run this loop (``None``: it can)."""
+    from .engine import _train
 
     if recurrent is not None:
         return "recurrent connections need the reference path"
-    return fused.why_not(step.model, step.integrator, surrogate=step.surrogate,
-                         dtype=u.dtype, device=u.device)
+    return _train.why_not(step, u, state)
 
 
 def _engine_reason(step: Step, u: torch.Tensor, state: State,
@@ -73,6 +79,13 @@ def _engine_reason(step: Step, u: torch.Tensor, state: State,
     if recurrent is not None:
         return "recurrent connections run on the reference loop"
     return engine.why_not(step, u, state)
+
+
+def _train_reason(step: Step, u: torch.Tensor, state: State) -> str | None:
+    """Why the generated training kernels cannot run this loop (``None``: they can)."""
+    from .engine import _train
+
+    return _train.why_not(step, u, state)
 
 
 def _choose(step: Step | PeerStep, u: torch.Tensor, state: State, *,
@@ -95,13 +108,22 @@ def _choose(step: Step | PeerStep, u: torch.Tensor, state: State, *,
 
             # a first short run finishes on the reference loop before a new kernel compiles
             return "engine" if engine.worth_compiling(step, u) else "short"
+        from . import engine
+
+        if recurrent is None and engine._needs_grad(step, u, state):
+            train_reason = _train_reason(step, u, state)
+            if train_reason is None:
+                return "train"
+            reason = train_reason
         if backend == "engine":
             raise ValueError(f"backend='engine' cannot run this configuration: {reason}")
-    if _fused_reason(step, u, recurrent) is None:
-        return "fused"
-    if backend == "fused":
-        raise ValueError(f"backend='fused' cannot run this configuration: "
-                         f"{_fused_reason(step, u, recurrent)}")
+    if backend == "fused":  # the name of the former hand-written kernels: grid spikes
+        reason = _fused_reason(step, u, state, recurrent)
+        if reason is not None:
+            raise ValueError(f"backend='fused' cannot run this configuration: {reason}")
+        from . import engine
+
+        return "train" if engine._needs_grad(step, u, state) else "engine"
     return "reference"
 
 
@@ -109,7 +131,7 @@ def backend_for(step: Step | PeerStep, u: torch.Tensor, state: State, *,
                 recurrent: torch.Tensor | None = None, backend: str = "auto") -> str:
     """The back end :func:`run_steps` uses (``ValueError`` if a requested one cannot run)."""
     chosen = _choose(step, u, state, recurrent=recurrent, backend=backend)
-    return "reference" if chosen == "short" else chosen
+    return {"short": "reference", "train": "engine"}.get(chosen, chosen)
 
 
 def run_steps(
@@ -139,14 +161,15 @@ def run_steps(
         dense: return the dense spike counts ``[T, *shape]`` (``False``: ``spikes`` may be
             ``None`` when the engine runs; the events carry the spikes).
         progress: show a progress bar.
-        backend: ``"auto"`` (the engine without gradients, the fused kernels with them
-            where they apply, else the reference loop; a short run whose kernel is not
-            compiled yet runs on the reference loop, which finishes before a compile
-            would: :func:`neurosim.engine.worth_compiling`), ``"engine"``, ``"fused"`` or
-            ``"reference"``; a requested back end that cannot run raises ``ValueError``
-            saying why.
+        backend: ``"auto"`` (the engine's simulation kernel without gradients, its
+            training kernels with them where they apply, else the reference loop; a
+            short run without gradients whose kernel is not compiled yet runs on the
+            reference loop, which finishes before a compile would:
+            :func:`neurosim.engine.worth_compiling`), ``"engine"``, ``"fused"`` (grid
+            spikes in one kernel call, forward and backward) or ``"reference"``; a
+            requested back end that cannot run raises ``ValueError`` saying why.
         check_finite: raise ``ValueError`` if ``input`` holds NaN or infinity (the
-            engine and the fused kernels check as they stream the input anyway).
+            engine's kernels check as they stream the input anyway).
 
     Returns:
         A :class:`StepsOutput`.
@@ -172,8 +195,8 @@ def run_steps(
             spikes = torch.zeros_like(u)
         return StepsOutput(spikes, out.traces, out.final_state,
                            out.events if events else None, "engine")
-    if chosen == "fused":
-        return _run_fused(step, u, state, record, events, progress)
+    if chosen == "train":
+        return _run_train(step, u, state, record, events, progress)
     if check_finite:
         check_finite_input(u)
     return _run_reference(step, u, state, record, recurrent, events, progress)
@@ -252,32 +275,37 @@ def _check_finite_state(state: State, names: tuple[str, ...], k: int,
         bounds=ranges.get(name) if math.isfinite(value) else None)
 
 
-def _run_fused(step: Step, u: torch.Tensor, state: State | None, names: tuple[str, ...],
+def _run_train(step: Step, u: torch.Tensor, state: State, names: tuple[str, ...],
                events: bool, progress: bool) -> StepsOutput:
-    """:func:`run_steps` on the fused kernels (one call, or chunks with a progress bar)."""
-    from . import fused
+    """:func:`run_steps` on the generated training kernels (:mod:`neurosim.engine._train`)."""
+    from .engine import _announce, _train
 
+    def call(chunk: torch.Tensor, state: State, record: tuple[str, ...]) -> _train.TrainOutput:
+        return _train.run(step, chunk, state, announce=_announce)
+
+    return _run_grid(step, u, state, names, events, progress, call, "engine")
+
+
+def _run_grid(step: Step, u: torch.Tensor, state: State | None, names: tuple[str, ...],
+              events: bool, progress: bool, call, label: str) -> StepsOutput:
+    """Run ``call(chunk, state, record)`` (a grid-spike kernel) over ``u``, with events as
+    the reference step reports them."""
     model, dt = step.model, step.dt
     T = u.shape[0]
     # spike times after a refractory segment need the refractory trace
-    refractory = events and model.spiking and (fused._any_positive(model.t_ref) or (
-        state is not None and fused._any_positive(state["refrac"])))
+    refractory = events and model.spiking and (_any_positive(model.refractory_period) or (
+        state is not None and _any_positive(state["refrac"])))
     inner = tuple(names) + (("refrac",) if refractory and "refrac" not in names else ())
     outs = []
     start_state = state
-
-    def call(chunk: torch.Tensor, state: State | None) -> fused.FusedOutput:
-        return fused.run(model, chunk, dt, step.integrator, record=inner,
-                         surrogate=step.surrogate, state=state, detach_reset=step.detach_reset)
-
     if not progress:  # one call on the input itself (a slice would add a gradient copy)
-        outs.append(call(u, state))
+        outs.append(call(u, state, inner))
         state = outs[0].final_state
     else:
         n_chunks = min(T, 100)
         bounds = np.linspace(0, T, n_chunks + 1).astype(int)
         for k in tqdm(range(n_chunks), desc="simulate", unit="chunk"):
-            outs.append(call(u[bounds[k]:bounds[k + 1]], state))
+            outs.append(call(u[bounds[k]:bounds[k + 1]], state, inner))
             state = outs[-1].final_state
     traces = {n: torch.cat([o.traces[n] for o in outs]) if len(outs) > 1 else outs[0].traces[n]
               for n in inner}
@@ -287,7 +315,7 @@ def _run_fused(step: Step, u: torch.Tensor, state: State | None, names: tuple[st
     else:
         spikes = torch.zeros((T, *shape), dtype=u.dtype, device=u.device)
     if not events:
-        return StepsOutput(spikes, {n: traces[n] for n in names}, state, None, "fused")
+        return StepsOutput(spikes, {n: traces[n] for n in names}, state, None, label)
     # offsets as the reference step reports them: the segment end in the step,
     # h_r + (dt - h_r) in the state dtype after a refractory segment h_r
     flat = spikes.detach().reshape(T, -1)
@@ -304,7 +332,13 @@ def _run_fused(step: Step, u: torch.Tensor, state: State | None, names: tuple[st
         h_r = torch.minimum(r_prev, dt_s)
         offset = torch.where(r_prev > 0, h_r + (dt_s - h_r), offset)
     ev = Events(k.numpy(), index.numpy(), offset.contiguous().numpy())
-    return StepsOutput(spikes, {n: traces[n] for n in names}, state, ev, "fused")
+    return StepsOutput(spikes, {n: traces[n] for n in names}, state, ev, label)
+
+
+def _any_positive(value) -> bool:
+    if isinstance(value, torch.Tensor):
+        return bool((value.detach() > 0).any())
+    return float(value) > 0
 
 
 __all__ = ["BACKENDS", "StepsOutput", "backend_for", "run_steps"]

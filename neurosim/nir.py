@@ -383,7 +383,7 @@ def import_nir(graph: Any, dt: float | None = None, *, method: str | None = None
             input held over each step: ``r`` becomes ``r·w_in``) or ``"jump"`` (the
             same charge added at the start of each step: ``i += u·w_in·dt/tau_syn``,
             ``r`` becomes ``r·w_in·dt/tau_syn``; snntorch's ``Synaptic``).
-        backend: passed to the layers (``"auto"``, ``"reference"``, ``"fused"``).
+        backend: passed to the layers (``"auto"``, ``"reference"``, ``"engine"``, ``"fused"``).
         layer_kwargs: keyword arguments for every neuron layer, over what the graph
             says: model parameters or layer options, e.g. ``{"reset": "subtract",
             "reset_delay": "end"}`` for snntorch's default ``Leaky`` (whose exporter

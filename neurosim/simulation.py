@@ -57,9 +57,9 @@ def simulate(
         detach_reset: cut the gradient through the reset.
         progress: show a progress bar over time steps.
         backend: ``"auto"`` (default): the compiled engine (:mod:`neurosim.engine`,
-            every model and method, CPU) when no gradient is needed, the fused
-            training kernels (:mod:`neurosim.fused`) when one is and they apply,
-            else the reference step loop; ``"engine"``, ``"fused"`` or
+            every model and method, CPU) when no gradient is needed, its generated
+            training kernels (:mod:`neurosim.engine._train`) when one is and they
+            apply, else the reference step loop; ``"engine"``, ``"fused"`` or
             ``"reference"`` force one (``ValueError`` saying why it cannot run).
             All give the same Result (same spikes, traces to round-off).
 
@@ -88,7 +88,7 @@ def simulate(
     out = run_steps(step, u, state, names, events=True, dense=False, progress=progress,
                     backend=backend, check_finite=True)
     return Result(
-        spikes=out.spikes if out.backend != "engine" else None,
+        spikes=out.spikes,
         traces=out.traces,
         events=out.events,
         final_state=out.final_state,

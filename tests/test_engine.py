@@ -208,7 +208,10 @@ def test_short_runs_do_not_wait_for_a_compile(tmp_path, monkeypatch):
     """auto: a run the reference loop finishes before a compile would runs there; once the
     kernel exists (or the run is long) the engine takes over."""
     monkeypatch.setenv("NEUROSIM_CACHE_DIR", str(tmp_path))  # nothing compiled here yet
-    model = ns.LIF(tau_syn=4e-3, reset="subtract")  # a structure no other test compiles
+    # nor in this process (fused.run, used by other tests, runs on the engine too)
+    monkeypatch.setattr(engine._codegen, "_LOADED", {})
+    monkeypatch.setattr(engine, "_DEFERRED", {})
+    model = ns.LIF(tau_syn=4e-3, reset="subtract")
     step = ns.discretise(model, 1e-4, "euler")
     short = torch.ones(50, 3, dtype=F64)
     state = model.initial_state((3,), dtype=F64)

@@ -1,4 +1,5 @@
-"""The fused kernels against the reference step loop: spikes, traces, Result, gradients."""
+"""``neurosim.fused`` (one kernel call with grid spikes, now a wrapper of the engine's
+generated kernels) against the reference step loop: spikes, traces, Result, gradients."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import torch
 
 import neurosim as ns
 from neurosim import fused
+from neurosim.engine._codegen import BLOCK
 
 pytest.importorskip("numba")
 
@@ -179,7 +181,9 @@ def test_auto_dispatch_and_fallback():
     assert not fused.supports(lif, "rk4")
     assert not fused.supports(lif, "adaptive")
     assert not fused.supports(ns.LIF(t_ref=1e-3), EXACT)
-    assert not fused.supports(lif, "euler", surrogate=lambda x: torch.ones_like(x))
+    # a callable surrogate is traced like the built-in ones; one that cannot be is refused
+    assert fused.supports(lif, "euler", surrogate=lambda x: 2.0 * torch.ones_like(x))
+    assert not fused.supports(lif, "euler", surrogate=lambda x: x.numpy())
     assert not fused.supports(lif, "euler", dtype=torch.float16)
     assert "precise" in fused.why_not(lif, "exact")
     u = torch.rand(40, 3, dtype=torch.float64) * 60
@@ -240,17 +244,6 @@ def test_fused_uint8_spikes():
         fused.run(model, u.detach(), DT, EXACT, spike_dtype=torch.int64)
 
 
-def test_fused_large_buffers_are_reused_correctly():
-    """Freed large outputs go to the pool; a reused buffer is fully overwritten."""
-    model = ns.LIF(tau_mem=10e-3, reset="subtract")
-    u = torch.rand(100, 30_000) * 2.5  # 12 MB of float32 spikes: a pooled buffer
-    first = fused.run(model, u, DT, EXACT).spikes.clone()
-    fused.run(model, u * 0.0, DT, EXACT)  # a silent run, its buffer goes back to the pool
-    assert any(len(mm) == first.numel() * 4 for mm in fused._pool)
-    again = fused.run(model, u, DT, EXACT).spikes
-    assert torch.equal(again, first) and first.sum() > 0
-
-
 @pytest.mark.parametrize("method", ["euler", "exact"])
 @pytest.mark.parametrize("kind", ["LIF", "LIF_syn"])
 def test_fused_training_input_gradient_only(kind, method):
@@ -278,14 +271,11 @@ def test_fused_training_input_gradient_only(kind, method):
 def test_fused_input_gradient_across_blocks(kind, surrogate, reset, detach, method):
     """Training with fixed parameters, over several blocks of elements (the last partial).
 
-    The spiking hot models keep only the tape (the membrane before each reset) and
-    read compact coefficients; LI runs the vectorised kernels on the gradient of its
-    output v; ALIF runs the generic kernels on coefficients expanded from compact
-    ones. Input gradients and final-state gradients must equal the reference loop's.
+    Uniform parameters reach the kernels as one column of coefficients; LI trains on the
+    gradient of its output v (a trace). Input gradients and final-state gradients must
+    equal the reference loop's.
     """
-    from neurosim.fused import _kernels as K
-
-    n = 2 * K.BLOCK + 277
+    n = 2 * BLOCK + 277
     model = _model(kind, reset, dtype=torch.float32)
     u = _input(model, T=50, n=n, dtype=torch.float32).detach()
     u = (u * (1 + torch.linspace(0, 1, n))).requires_grad_(True)
@@ -309,22 +299,16 @@ def test_fused_input_gradient_across_blocks(kind, surrogate, reset, detach, meth
 @pytest.mark.parametrize("method", ["euler", "exact"])
 @pytest.mark.parametrize("kind", ["LI", "LIF", "LIF_syn", "ALIF", "IF"])
 def test_fused_compact_coefficients_across_blocks(kind, method):
-    """Without gradients, uniform parameters are passed as one block of columns.
+    """Without gradients, uniform parameters are passed as one column of coefficients.
 
     Several blocks (the last one partial): spikes, traces and final state must equal
-    the reference loop, for the vectorised (LIF, IF) and the generic kernel (LI, ALIF,
-    and refractory LIF under Euler).
+    the reference loop (also refractory LIF under Euler).
     """
-    from neurosim.fused import _kernels as K
-
-    n = 2 * K.BLOCK + 277
+    n = 2 * BLOCK + 277
     t_ref = 2.3e-3 if (kind == "LIF" and method == "euler") else 0.0
     model = _model(kind, "subtract", t_ref=t_ref, dtype=torch.float32)
     u = _input(model, T=60, n=n, dtype=torch.float32).detach()
     u = u * (1 + torch.linspace(0, 1, n))  # a different firing rate per block
-    integrator = ns.get_integrator(METHODS[method])
-    P = fused._coefficients(model, integrator, DT, torch.Size([n]), torch.float32, compact=True)
-    assert P.shape == (K.N_COEF, K.BLOCK)
     with torch.no_grad():
         ref = ns.simulate(model, u, DT, METHODS[method], record="all", backend="reference")
         fus = ns.simulate(model, u, DT, METHODS[method], record="all", backend="fused")

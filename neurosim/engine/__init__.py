@@ -18,7 +18,8 @@ spikes, spike times and traces to round-off — for
   heterogeneous tensor parameters and jump or current input.
 
 It runs without autograd: where a gradient is needed, :func:`why_not` says so and
-the caller uses the fused training kernels or the reference loop. Spikes leave the
+the caller uses the generated training kernels (:mod:`neurosim.engine._train`) or
+the reference loop. Spikes leave the
 kernel as events (step, element, offset inside the step), in time order per block;
 a dense raster and traces are written only when asked for. A state that becomes
 non-finite, or leaves its model's declared plausible range (``state_ranges``), stops

@@ -89,11 +89,13 @@ class NeuronModule(nn.Module):
             (sinabs' ``MultiSpike`` and ``min_v_mem``, snntorch's ``reset_delay``); with
             any of them the layer's step is a :class:`~neurosim.conventions.PeerStep`
             around the core step (spikes on the grid; the reference loop runs it).
-        backend: for layers, ``"auto"`` (default: the fused kernels of
-            :mod:`neurosim.fused` where they support the configuration — no
-            recurrence, LI/LIF/IF/ALIF under Euler or exact integration on the grid,
-            CPU — else the reference loop), ``"reference"`` or ``"fused"``; see
-            :func:`neurosim.loop.run_steps`. Cells always take one reference step.
+        backend: for layers, ``"auto"`` (default: the compiled engine — its generated
+            training kernels when a gradient is needed, :mod:`neurosim.engine._train` —
+            where it supports the configuration: no recurrence, Euler or exact
+            integration with spikes on the grid, CPU; else the reference loop),
+            ``"reference"``, ``"engine"`` or ``"fused"`` (the same kernels, raising where
+            they cannot run); see :func:`neurosim.loop.run_steps`. Cells always take one
+            reference step.
         **params: the model's parameters (``tau_mem`` in s, ``v_th``, ``reset``, ...),
             floats or tensors; defaults are the model's.
     """
@@ -120,7 +122,7 @@ class NeuronModule(nn.Module):
         **params: Any,
     ) -> None:
         super().__init__()
-        check_choice("backend", backend, ("auto", "reference", "fused"))
+        check_choice("backend", backend, ("auto", "reference", "engine", "fused"))
         self.backend = backend
         self.size = _as_size(size)
         fields = {f.name for f in dataclasses.fields(self.model_cls)}
@@ -315,7 +317,7 @@ class Layer(NeuronModule):
 
     def run(self, input: torch.Tensor, state: State | None = None,
             record: Iterable[str] = ()) -> tuple[torch.Tensor, State, dict[str, torch.Tensor]]:
-        """Run the sequence through :func:`neurosim.loop.run_steps` (fused where supported).
+        """Run the sequence through :func:`neurosim.loop.run_steps` (compiled where supported).
 
         Args:
             input: ``[T, *batch, *neurons]``, time-major.
