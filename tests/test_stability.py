@@ -160,3 +160,13 @@ def test_a_network_population_warns_once_when_built():
     msgs = _stability_warnings(lambda: net.run(6e-3))
     assert len(msgs) == 1
     assert _stability_warnings(lambda: net.run(6e-3)) == []  # built once
+
+
+def test_an_nn_layer_warns_when_built_not_per_forward():
+    msgs = _stability_warnings(
+        lambda: neurosim.nn.LIFLayer(4, dt=3e-3, method="euler", tau_mem=1e-3))
+    assert len(msgs) == 1 and "euler" in msgs[0]
+    assert _stability_warnings(
+        lambda: neurosim.nn.LIFLayer(4, dt=1e-3, method="euler", tau_mem=1e-3)) == []
+    layer = neurosim.nn.LIFLayer(4, dt=3e-3, method="exact", tau_mem=1e-3)  # no limit
+    assert _stability_warnings(lambda: layer(torch.ones(5, 1, 4))) == []

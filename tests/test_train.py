@@ -264,3 +264,18 @@ def test_non_finite_input_and_divergence_are_reported_with_gradients():
     huge = torch.full((10, 3), 1e308, dtype=F64, requires_grad=True)
     with pytest.raises(ns.errors.SimulationDiverged, match="'v'"):
         ns.simulate(ns.LIF(reset="none", v_th=1e300), huge, DT, "euler")
+
+
+def test_declared_range_is_checked_with_gradients_as_without():
+    """A state leaving the model's declared plausible range (LIF: |v| <= 1e9) raises the
+    same SimulationDiverged (step, element, variable) on the training kernels as on the
+    simulation engine."""
+    u = torch.ones(6, 4, dtype=F64)
+    u[3, 2] = 1e12  # v after step 3 of element 2: about dt/tau * 1e12 = 1e11
+    errors = []
+    for grad in (False, True):
+        x = u.clone().requires_grad_(grad)
+        with pytest.raises(ns.errors.SimulationDiverged, match="declared plausible range") as e:
+            ns.simulate(ns.LIF(reset="none"), x, DT, "euler", backend="engine")
+        errors.append((e.value.step, e.value.neuron, e.value.variable, e.value.bounds))
+    assert errors[0] == errors[1] == (3, 2, "v", (-1e9, 1e9))

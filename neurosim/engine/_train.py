@@ -48,6 +48,7 @@ of the matrix exponential. ``t_ref`` is not differentiable (as in the reference)
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import threading
 from typing import NamedTuple
@@ -68,7 +69,7 @@ from ._trace import ModelIR, Sym, TraceError
 #: below this many element-steps a kernel runs on the calling thread only
 SERIAL_WORK = 1_000_000
 #: training kernel source version (bump when the templates below change)
-VERSION = 1
+VERSION = 2
 _SUR_PREFIX = "__surrogate."
 
 
@@ -261,6 +262,8 @@ def _kernels(spec: TrainSpec, xs: list[str], gs: list[str], nz: dict[str, list[b
     npar = len(ir.params)
     exact = spec.method == "exact"
     ref = spec.refractory and ir.spiking
+    # declared plausible ranges by variable index (checked with finiteness every step)
+    ranges = {k: ir.ranges[name] for k, name in enumerate(ir.states) if name in ir.ranges}
     w = n + 2
     base = spec.e_base
     Hs = ", ".join(f"H{k}" for k in range(n))
@@ -342,7 +345,8 @@ def _kernels(spec: TrainSpec, xs: list[str], gs: list[str], nz: dict[str, list[b
             emit(L, "RR[j] = P[TREF, mp] if c else r")
     emit(L, *[f"S[{k}, j] = {x}" for k, x in enumerate(xs)],
          *[f"H{k}[t, m] = {x}" for k, x in enumerate(xs)],
-         "bad |= " + " | ".join(f"(({x} - {x}) != zero)" for x in xs))
+         # non-finite, or outside the model's declared plausible range (as the engine)
+         "bad |= " + " | ".join(C.range_terms(k, x, x, ranges) for k, x in enumerate(xs)))
     if ref:
         emit(3, "for j in range(nb):", "    RH[t, lo + j] = RR[j]")
     emit(3, "if bad:", "    info[0] = 1", "    info[1] = t", "    info[2] = blk", "    return")
@@ -689,24 +693,32 @@ def _mod_refractory(mod) -> bool:
 
 
 def _fail(step: Step, u: torch.Tensor, H: list[torch.Tensor], t: int, blk: int, M: int) -> None:
+    """Raise for the first element of block ``blk`` whose state after step ``t`` is not
+    finite or outside its declared range (the first such variable), as the engine does."""
     from .._validate import check_finite_input
 
     check_finite_input(u)
     lo, hi = blk * C.BLOCK, min(blk * C.BLOCK + C.BLOCK, M)
     names = step.model.state_names
-    for k, name in enumerate(names):
-        seg = H[k][t, lo:hi]
-        bad = (~torch.isfinite(seg)).nonzero()
-        if bad.numel():
-            m = lo + int(bad[0])
-            time = (t + 1) * step.dt
-            raise SimulationDiverged(
-                f"{type(step.model).__name__} diverged: state variable {name!r} of element "
-                f"{m} became non-finite in step {t} (t = {time:.6g} s) with "
-                f"method={step.integrator.name!r} and dt={step.dt:g} s; try a smaller dt or "
-                f"another method ('exact', 'exponential_euler' or 'adaptive')",
-                step=t, time=time, neuron=m, variable=name, value=float(seg[int(bad[0])]))
-    raise RuntimeError("training kernel failed")  # pragma: no cover
+    ranges = step.model.declared_ranges()
+    bad = torch.zeros(hi - lo, dtype=torch.bool)
+    per_var = []
+    for name, h in zip(names, H, strict=True):
+        seg = h[t, lo:hi].detach()
+        out = ~torch.isfinite(seg)
+        if name in ranges:
+            out |= (seg < ranges[name][0]) | (seg > ranges[name][1])
+        per_var.append(out)
+        bad |= out
+    if not bad.any():
+        raise RuntimeError("training kernel failed")  # pragma: no cover
+    j = int(bad.nonzero()[0])
+    k = next(k for k, out in enumerate(per_var) if out[j])
+    value = float(H[k][t, lo + j])
+    raise SimulationDiverged.at(
+        type(step.model).__name__, variable=names[k], neuron=lo + j, step=t, dt=step.dt,
+        method=step.integrator.name, value=value,
+        bounds=ranges.get(names[k]) if math.isfinite(value) else None)
 
 
 def run(step: Step, u: torch.Tensor, state: State, announce=None) -> TrainOutput:

@@ -45,6 +45,7 @@ from ..integrators import METHODS, ExactExponential, get_integrator
 from ..loop import run_steps
 from ..models import ALIF, IF, LI, LIF, NeuronModel
 from ..peer_step import PeerStep
+from ..stability import check_stability
 from ..state import State
 from ..step import Step
 from ..surrogate import SurrogateLike, get_surrogate
@@ -143,8 +144,10 @@ class NeuronModule(nn.Module):
         self.detach_reset = bool(detach_reset)
         self.peer_options: dict[str, Any] = {"multi_spike": bool(multi_spike),
                                              "reset_delay": reset_delay, "v_min": v_min}
-        # checked now (method, t_ref, values), not at the first forward pass
+        # checked now (method, t_ref, values), not at the first forward pass; and the
+        # integrator's stability limit for the initial parameters (StabilityWarning)
         self._wrap(Step(proto, self.dt, self.integrator, self.surrogate, self.detach_reset))
+        check_stability(proto, self.integrator, self.dt)
         learn = tuple(learn) if not isinstance(learn, str) else (learn,)
         for name in learn:
             if name not in LEARNABLE or name not in fields:
