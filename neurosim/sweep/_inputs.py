@@ -45,16 +45,30 @@ class Streams:
     per parameter set), drawn column by column from that set's own generator.
 
     Attributes:
-        generators: one ``numpy.random.Generator`` per set of the chunk.
+        generators: one ``numpy.random.Generator`` per set of the chunk (made when
+            first used: a deterministic input draws nothing).
+        n: number of parameter sets in the chunk.
         n_steps: number of time steps *T*.
         dt: time step in seconds.
     """
 
     def __init__(self, seed: int, rows: np.ndarray, n_steps: int, dt: float,
                  dtype: torch.dtype) -> None:
-        self.generators = [np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(int(r),)))
-                           for r in rows]
+        self._seed, self._rows = seed, rows
+        #: number of parameter sets (columns)
+        self.n = len(rows)
+        self._generators: list[np.random.Generator] | None = None
         self.n_steps, self.dt, self.dtype = n_steps, dt, dtype
+
+    @property
+    def generators(self) -> list[np.random.Generator]:
+        """One generator per set, seeded by (seed, row): made on first use only (about
+        20 us each), so deterministic inputs cost nothing per set."""
+        if self._generators is None:
+            self._generators = [
+                np.random.default_rng(np.random.SeedSequence(self._seed, spawn_key=(int(r),)))
+                for r in self._rows]
+        return self._generators
 
     def _stack(self, draw: Callable[[np.random.Generator, int], np.ndarray]) -> torch.Tensor:
         cols = [draw(g, k) for k, g in enumerate(self.generators)]
@@ -71,7 +85,7 @@ class Streams:
     def poisson(self, lam: float | np.ndarray | torch.Tensor) -> torch.Tensor:
         """Poisson counts with mean ``lam`` per step (a number or one value per set)."""
         lam = np.broadcast_to(np.asarray(torch.as_tensor(lam).detach().cpu(), dtype=np.float64),
-                              (len(self.generators),))
+                              (self.n,))
         if (lam < 0).any():
             raise ValueError(f"poisson: lam must be >= 0, got min {lam.min()!r}")
         return self._stack(lambda g, k: g.poisson(lam[k], self.n_steps).astype(np.float64))
@@ -111,7 +125,7 @@ class Constant(Input):
         self.value = _value("value", value)
 
     def build(self, params, rng):
-        return self._get(self.value, params, rng).expand(rng.n_steps, len(rng.generators))
+        return self._get(self.value, params, rng).expand(rng.n_steps, rng.n)
 
 
 class Noise(Input):
@@ -171,7 +185,7 @@ class Array(Input):
             raise ValueError(f"input array has {self.values.size} steps, the sweep "
                              f"{rng.n_steps} (duration / dt)")
         return torch.as_tensor(self.values, dtype=rng.dtype)[:, None].expand(
-            rng.n_steps, len(rng.generators))
+            rng.n_steps, rng.n)
 
     def describe(self) -> dict[str, Any]:
         digest = hashlib.sha256(np.ascontiguousarray(self.values).tobytes()).hexdigest()
@@ -200,7 +214,7 @@ class FunctionInput(Input):
 
         out = torch.as_tensor(call_user(f"input function {qualified_name(self.fn)}", self.fn,
                                         params, rng), dtype=rng.dtype)
-        n = len(rng.generators)
+        n = rng.n
         if out.dim() == 1:
             out = out[:, None]
         if out.dim() != 2 or out.shape[0] != rng.n_steps or out.shape[1] not in (1, n):
