@@ -162,18 +162,28 @@ def test_state_dict_round_trip_and_float64():
 
 
 def test_no_nan_for_extreme_inputs():
+    """Large inputs give finite gradients; inputs that drive the membrane out of the
+    model's declared plausible range (|v| <= 1e9) raise SimulationDiverged on every back
+    end instead of returning overflowed values."""
     layer = LIFLayer(3, learn=("tau_mem", "v_th"), tau_syn=5e-3, input_mode="current",
                      reset="subtract")
-    x = torch.tensor([1e6, -1e6, 0.0, 1e30, -1e30]).repeat(3, 1).T.reshape(5, 1, 3)
+    x = torch.tensor([1e6, -1e6, 0.0, 1e6, -1e6]).repeat(3, 1).T.reshape(5, 1, 3)
     x = x.clone().requires_grad_()
     z, state = layer(x)
     (z.sum() + state["v"].sum()).backward()
     for g in (x.grad, layer.log_tau_mem.grad, layer.v_th.grad):
         assert torch.isfinite(g).all()
     readout = LILayer(3, learn=("tau_mem",))
-    v, _ = readout(x.detach() * 1e8)
+    v, _ = readout(x.detach() * 1e2)
     max_membrane(v).sum().backward()
     assert torch.isfinite(readout.log_tau_mem.grad).all()
+    huge = torch.tensor([1e6, -1e6, 0.0, 1e30, -1e30]).repeat(3, 1).T.reshape(5, 1, 3)
+    for backend in ("auto", "reference"):
+        layer.backend = backend
+        with pytest.raises(neurosim.errors.SimulationDiverged,
+                           match="declared plausible range") as e:
+            layer(huge.clone().requires_grad_())
+        assert (e.value.step, e.value.neuron, e.value.variable) == (3, 0, "v")
 
 
 def test_surrogate_gradient_equals_finite_difference_of_the_smoothed_objective():
