@@ -296,6 +296,29 @@ def test_event_buffer_grows_and_keeps_order():
     np.testing.assert_allclose(ta, tb, rtol=0, atol=1e-15)
 
 
+def test_event_buffer_overflow_inside_a_step_reruns_the_call():
+    """Precise spikes: each neuron fires about 3000 times in every step, so the buffer (4096
+    events) fills inside a step; the call runs again from the saved state with more room.
+    Constant drive u from the reset value 0: the spikes are periodic, period
+    tau ln(u / (u - v_th)), in closed form."""
+    tau, u0, dt, T = 1e-3, 3e4, 1e-4, 3
+    model = ns.LIF(tau_mem=tau, reset="value")
+    u = torch.full((T, 2), u0, dtype=F64)
+    step = ns.discretise(model, dt, "exact")
+    out = engine.run(step, u, model.initial_state((2,), dtype=F64), ("v",), threads=1)
+    period = tau * math.log(u0 / (u0 - 1.0))
+    n = math.floor(T * dt / period)
+    assert out.events.step.size == 2 * n > 4096
+    index, times = sort_events(out.events, dt)
+    want = np.repeat(np.arange(1, n + 1) * period, 2)
+    np.testing.assert_array_equal(index, np.tile([0, 1], n))
+    np.testing.assert_allclose(times, want, rtol=0, atol=1e-15)
+    # the state after the run is the closed form's, to the same 1e-15 s in time (the
+    # membrane rises at u0 / tau = 3e7 per second there)
+    v_end = u0 * (1 - math.exp(-(T * dt - n * period) / tau))
+    assert abs(float(out.final_state["v"][0]) - v_end) < 1e-15 * u0 / tau
+
+
 def test_continuation_progress_threads_and_strided_input():
     model = ns.AdEx(a=torch.linspace(0.0, 8.0, 130, dtype=F64))
     drive = torch.linspace(300, 1500, 130, dtype=F64).expand(400, 130)  # stride 0 in time
@@ -339,3 +362,29 @@ def test_float32_engine_agrees_with_reference_to_float32_round_off():
     np.testing.assert_array_equal(a.spike_index, b.spike_index)
     np.testing.assert_allclose(a.spike_time, b.spike_time, rtol=0, atol=1e-7)
     torch.testing.assert_close(a.v, b.v, rtol=1e-5, atol=1e-5)
+
+
+def test_generated_exp_is_within_one_ulp_and_keeps_the_special_values():
+    """The kernels' vectorisable exp (_codegen._VEXP) against numpy's: within 1 ulp over
+    the whole float64 range, including subnormal results, overflow, -inf and NaN."""
+    from numba import njit
+
+    from neurosim.engine import _codegen as C
+
+    space = {"math": math, "np": np, "njit": njit}
+    many = ["@njit", "def many(xs):", "    out = np.empty_like(xs)",
+            "    for i in range(xs.size):", "        out[i] = _vexp(xs[i])", "    return out"]
+    source = "\n".join([*C._VEXP, *many]).replace("cache=True", "cache=False")
+    exec(source, space)  # noqa: S102 - our own generated source
+    vexp = space["many"]
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.uniform(-745.0, 709.7, 200_000), rng.uniform(-1.0, 1.0, 50_000),
+                        np.linspace(-745.2, -700.0, 2000)])
+    got = vexp(x)
+    want = np.exp(x)
+    ulp = np.abs(got - want) / np.spacing(want)
+    assert ulp.max() <= 1.0
+    special = np.array([0.0, -0.0, 709.78, 710.0, 1e308, np.inf, -746.0, -1e308, -np.inf,
+                        np.nan, 5e-324])
+    with np.errstate(over="ignore"):
+        np.testing.assert_array_equal(vexp(special), np.exp(special))

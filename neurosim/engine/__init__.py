@@ -43,6 +43,7 @@ import numpy as np
 import torch
 
 from .._memory import buffer
+from .._sort import merge_runs
 from .._validate import check_finite_input
 from ..errors import SimulationDiverged
 from ..integrators import RK4, Adaptive, Euler, ExactExponential, ExponentialEuler
@@ -54,22 +55,32 @@ from ._trace import ModelIR, TraceError, trace
 _METHODS = {Euler: "euler", RK4: "rk4", ExponentialEuler: "exponential_euler",
             ExactExponential: "exact", Adaptive: "adaptive"}
 
-#: below this many element-steps a run uses one thread
-SERIAL_WORK = 200_000
+#: a run uses one thread below this much work (element-steps times the operations of one
+#: step, see :func:`_step_cost`: LIF up to ~4000 neurons x 1000 steps, AdEx with Euler up
+#: to ~1e5 element-steps), where the threads' start and the merge of their events would
+#: cost more than they save
+SERIAL_WORK = 20_000_000
+#: arithmetic operations of one step per integrator stage evaluation
+_STAGES = {"euler": 1, "exponential_euler": 2, "rk4": 4, "exact": 1, "adaptive": 8}
+_CORES = os.cpu_count() or 1
 
 
 class Events(NamedTuple):
-    """Spike events as the kernels produce them (not sorted across blocks).
+    """Spike events as the kernels produce them.
 
     Attributes:
         step: time-step index of each spike (int32 from the engine).
         index: flat (row-major) element index (int32 from the engine).
         offset: time of the spike inside its step, in seconds (state dtype).
+        ordered: the events are in (step, index) order (the engine and the reference
+            loop produce them so); ``False``: ordered by index within each step and
+            block only, and a counting sort by step orders them.
     """
 
     step: np.ndarray
     index: np.ndarray
     offset: np.ndarray
+    ordered: bool = False
 
 
 class EngineOutput(NamedTuple):
@@ -92,10 +103,11 @@ _IR_CACHE: dict[tuple, ModelIR | TraceError] = {}
 
 
 def _ir(model, dtype: torch.dtype) -> ModelIR:
-    key = (type(model), tuple((k, v) for k, v in model.params().items()
+    params = model.params()
+    key = (type(model), tuple((k, v) for k, v in params.items()
                               if not isinstance(v, (torch.Tensor, float, int))
                               or isinstance(v, bool)),
-           tuple(k for k, v in model.params().items() if v is None), dtype)
+           tuple(k for k, v in params.items() if v is None), dtype)
     hit = _IR_CACHE.get(key)
     if hit is None:
         try:
@@ -238,6 +250,69 @@ def _rows(model, ir: ModelIR, method: str, flow, dt: float, shape: torch.Size,
     return out
 
 
+#: coefficient rows of recent runs with uniform (scalar) parameters, by their values
+_ROWS_CACHE: dict[tuple, tuple[torch.Tensor, bool]] = {}
+
+
+def _rows_key(step: Step, method: str, dtype: torch.dtype) -> tuple | None:
+    """The values that determine the coefficient rows, or ``None`` for per-element params."""
+    values = []
+    for name, v in step.model.params().items():
+        if isinstance(v, torch.Tensor):
+            if v.numel() != 1:
+                return None
+            v = float(v.detach().reshape(()))
+        values.append((name, v))
+    integ = step.integrator
+    return (type(step.model), tuple(values), method, repr(integ), float(step.dt), dtype)
+
+
+def _coefficients(step: Step, ir: ModelIR, method: str, shape: torch.Size, dtype: torch.dtype,
+                  device) -> tuple[torch.Tensor, bool]:
+    """Coefficient rows and whether spikes are precise; reused across runs of equal
+    scalar parameters (the propagators of ``"exact"`` cost two matrix exponentials)."""
+    key = _rows_key(step, method, dtype)
+    hit = _ROWS_CACHE.get(key) if key is not None else None
+    if hit is not None:
+        return hit
+    model = step.model
+    flow = step.integrator.prepare(model.cast(dtype, device), step.dt, dtype, device)
+    out = (_rows(model, ir, method, flow, step.dt, shape, dtype),
+           bool(getattr(flow, "precise", False)))
+    if key is not None:
+        if len(_ROWS_CACHE) >= 64:
+            _ROWS_CACHE.clear()
+        _ROWS_CACHE[key] = out
+    return out
+
+
+_COSTS: dict[tuple[int, str], tuple[ModelIR, int]] = {}
+
+
+def _step_cost(ir: ModelIR, method: str) -> int:
+    """Rough operations of one element-step: the vector field's nodes times its evaluations
+    per step (exact integration: the propagator's multiply-adds)."""
+    hit = _COSTS.get((id(ir), method))
+    if hit is not None and hit[0] is ir:
+        return hit[1]
+    if method == "exact":
+        cost = (len(ir.states) + 2) * len(ir.states) + 2
+    else:
+        seen: set[int] = set()
+        stack = [ir.f[s] for s in ir.states]
+        while stack:
+            node = stack.pop()
+            if node.id in seen or node.op in ("var", "param", "input", "const"):
+                continue
+            seen.add(node.id)
+            stack.extend(node.args)
+        cost = max(1, len(seen)) * _STAGES.get(method, 1)
+    if len(_COSTS) > 256:
+        _COSTS.clear()
+    _COSTS[(id(ir), method)] = (ir, cost)
+    return cost
+
+
 def _announce(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -293,12 +368,11 @@ def run(step: Step, u: torch.Tensor, state: State, record: tuple[str, ...] = (),
     model, dt = step.model, step.dt
     dtype = u.dtype
     method = method_name(step)
-    flow = step.integrator.prepare(model.cast(dtype, u.device), dt, dtype, u.device)
     ir = _ir(model, dtype)
     shape = u.shape[1:]
     T, M = u.shape[0], shape.numel()
     mod = C.load(C.Spec(ir, method, dtype), announce=_announce)
-    P = _rows(model, ir, method, flow, dt, shape, dtype)
+    P, precise = _coefficients(step, ir, method, shape, dtype, u.device)
     ps = 1 if P.shape[1] > 1 else 0
     names = ir.states
     X = torch.stack([state[k].detach().to(dtype).reshape(M) for k in names]).contiguous()
@@ -314,17 +388,18 @@ def run(step: Step, u: torch.Tensor, state: State, record: tuple[str, ...] = (),
     U, uo, ut, um = _flat_input(u, shape)
     nblk = -(-M // C.BLOCK)
     if threads is None:
-        threads = 1 if T * M < SERIAL_WORK else min(os.cpu_count() or 1, nblk)
+        threads = 1 if T * M * _step_cost(ir, method) < SERIAL_WORK else min(_CORES, nblk)
     threads = max(1, min(threads, nblk))
-    bounds = np.linspace(0, nblk, threads + 1).astype(int)
+    bounds = [nblk * k // threads for k in range(threads + 1)]
     integ = step.integrator
     rtol = float(getattr(integ, "rtol", 0.0))
     atol = float(getattr(integ, "atol", 0.0))
     max_steps = int(integ.budget(dt)) if hasattr(integ, "budget") else 1
-    precise = bool(getattr(flow, "precise", False))
-    scalar = np.dtype(str(dtype).replace("torch.", "")).type
+    scalar = np.float32 if dtype == torch.float32 else np.float64
     Pn, Xn, Rn, RECn, SPKn = P.numpy(), X.numpy(), R.numpy(), REC.numpy(), SPK.numpy()
     chunks = _time_chunks(T, progress)
+    # the event rate of the last run of this kernel sizes the event buffers (no regrowth)
+    rate = _EVENT_RATE.get(mod.__name__)
     ev_parts: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in range(threads)]
     bar = None
     if progress:
@@ -340,7 +415,7 @@ def run(step: Step, u: torch.Tensor, state: State, record: tuple[str, ...] = (),
                 ev_parts[k].append(_run_blocks(mod.kernel, int(bounds[k]), int(bounds[k + 1]),
                                                t1 - t0, scalar(dt), U, uo + t0 * ut, ut, um,
                                                Pn, ps, Xn, Rn, RECc, recv, SPKc, precise, rtol,
-                                               atol, max_steps, t0, step, names, dtype))
+                                               atol, max_steps, t0, step, names, dtype, rate))
 
             try:
                 _parallel(work, threads)
@@ -352,23 +427,20 @@ def run(step: Step, u: torch.Tensor, state: State, record: tuple[str, ...] = (),
     finally:
         if bar is not None:
             bar.close()
-    # thread by thread, chunk by chunk: the stable sort by step (neurosim._sort) orders
-    # each step's events by element, since threads hold increasing ranges of blocks
+    # each thread's events, chunk after chunk, are in (step, element) order, and the
+    # threads hold increasing ranges of elements: interleaved by step, they are in order
     parts = [p for thread in ev_parts for p in thread]
-    ev = Events(*(_join([p[q] for p in parts], dt_) for q, dt_ in
-                  enumerate((np.int32, np.int32, scalar))))
-    final = State({k: X[q].reshape(shape).clone() for q, k in enumerate(names)})
+    merged = merge_runs(parts, T) if parts else (np.zeros(0, np.int32), np.zeros(0, np.int32),
+                                                 np.zeros(0, scalar))
+    ev = Events(*merged, ordered=True)
+    if T * M:
+        _EVENT_RATE[mod.__name__] = ev.step.size / (T * M)
+    final = State({k: X[q].reshape(shape) for q, k in enumerate(names)})  # X is our own
     if model.spiking:
         final["refrac"] = R.reshape(shape)
     traces = {n: REC[q].reshape(T, *shape) for q, n in enumerate(record)}
     spikes = SPK.reshape(T, *shape) if dense is not None else None
     return EngineOutput(spikes, traces, final, ev)
-
-
-def _join(arrays: list[np.ndarray], dtype) -> np.ndarray:
-    if not arrays:
-        return np.zeros(0, dtype)
-    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
 
 
 class _BadInput(ValueError):
@@ -423,27 +495,46 @@ def _parallel(work, threads: int) -> None:
         raise error
 
 
+#: spike events per element-step of the last run of each kernel (sizes the next buffers)
+_EVENT_RATE: dict[str, float] = {}
+
+
 def _run_blocks(kernel, b0, b1, T, dt, U, uo, ut, um, P, ps, X, R, REC, recv, SPK, precise,
-                rtol, atol, max_steps, t0, step, names, dtype):
-    """Call the kernel on blocks b0..b1, growing the event buffer until everything fits."""
+                rtol, atol, max_steps, t0, step, names, dtype, rate=None):
+    """Call the kernel on blocks b0..b1 over T steps, growing the event buffer as needed.
+
+    The kernel stops at the start of a step when fewer slots than elements are left
+    (it resumes there with a larger buffer); where one element can spike several times
+    in a step (precise spike times) and fills the buffer inside a step, the state of
+    these blocks is restored and the call runs again with twice the room.
+    """
     M = X.shape[1]
-    n_el = min(M, (b1 - b0) * C.BLOCK)
-    # generous: pages of the buffers that no event touches cost no memory
-    cap = max(4096, (T * n_el) // 8)
+    lo, hi = b0 * C.BLOCK, min(M, b1 * C.BLOCK)
+    n_el = hi - lo
+    # one event per 8 element-steps, or 10 % above the last run's rate, and room for one
+    # step's events: pages of the buffers that no event touches cost no memory
+    guess = (T * n_el) // 8 if rate is None else int(1.1 * rate * T * n_el)
+    cap = max(4096, 2 * n_el, guess + n_el)
     evt, evm, evs = _event_buffers(cap, dtype)
     info = np.zeros(6, np.int64)
-    start = b0
+    saved = (X[:, lo:hi].copy(), R[lo:hi].copy() if R.shape[0] else None) if precise else None
     while True:
         info[0] = 0
-        kernel(start, b1, T, dt, U, uo, ut, um, P, ps, X, R, REC, recv, SPK, evt, evm, evs, info,
+        kernel(b0, b1, T, dt, U, uo, ut, um, P, ps, X, R, REC, recv, SPK, evt, evm, evs, info,
                precise, rtol, atol, max_steps)
         status = int(info[0])
         if status == C.OK:
             break
-        if status == C.EV_FULL:
-            start = int(info[4])
-            keep = int(info[1])
-            cap *= 2
+        if status in (C.EV_FULL, C.EV_RESTART):
+            keep = int(info[1]) if status == C.EV_FULL else 0
+            if status == C.EV_RESTART:
+                if saved is None:
+                    raise RuntimeError("engine kernel overflowed its event buffer inside a step")
+                X[:, lo:hi] = saved[0]
+                if saved[1] is not None:
+                    R[lo:hi] = saved[1]
+                info[:] = 0
+            cap = max(2 * cap, keep + 2 * n_el)
             new = _event_buffers(cap, dtype)
             for a, b in zip((evt, evm, evs), new, strict=True):
                 b[:keep] = a[:keep]

@@ -48,7 +48,7 @@ MAX_ROUNDS = 10_000
 #: the divergence check) instead of a per-division test that stops vectorisation
 _INLINE = '@njit(inline="always", cache=True, error_model="numpy")'
 #: kernel source version: bump when the templates change (new cache files)
-VERSION = 5
+VERSION = 7
 
 #: constants of the flag scan (pass 2 of fixed-step kernels): the non-zero flags of 64
 #: elements packed into one word (``_PACK`` gathers the low bit of each byte of a word into
@@ -68,8 +68,39 @@ _FLAG_SCAN_CONSTANTS = (
         for k in range(64)) + "], np.int64)",
 )
 
+#: ``exp`` of the generated code: a branch-free exp in float64 that the compiler vectorises
+#: (the libm call it replaces is scalar, and blocks the vectorisation of a whole loop).
+#: exp(x) = 2^k e^r with k = round(x / ln 2) and r = x - k ln 2 (Cody-Waite: ln 2 split in
+#: two, so that k ln2_hi is exact), |r| <= ln(2)/2, e^r by its Taylor polynomial to degree
+#: 13 (truncation below 5e-18 relative); 2^k assembled from exponent bits in two halves so
+#: that subnormal results come out right. Within 1 ulp of the correctly rounded value, as
+#: libm's exp (tests/test_engine.py); inf above 709.78, 0 below -745.2, NaN for NaN.
+_VEXP = (
+    _INLINE,
+    "def _vexp(x):",
+    "    xc = min(max(x, -745.2), 709.79)",
+    "    kf = math.floor(xc * 1.4426950408889634 + 0.5)",
+    "    r = (xc - kf * 6.93147180369123816490e-01) - kf * 1.90821492927058770002e-10",
+    "    p = 1.0 / 6227020800.0",
+    *[f"    p = p * r + {c}" for c in (
+        "1.0 / 479001600.0", "1.0 / 39916800.0", "1.0 / 3628800.0", "1.0 / 362880.0",
+        "1.0 / 40320.0", "1.0 / 5040.0", "1.0 / 720.0", "1.0 / 120.0", "1.0 / 24.0",
+        "1.0 / 6.0", "0.5", "1.0", "1.0")],
+    "    k = np.int64(kf)",
+    "    k1 = k >> 1",
+    "    s1 = np.int64((k1 + 1023) << 52).view(np.float64)",
+    "    s2 = np.int64((k - k1 + 1023) << 52).view(np.float64)",
+    "    y = (p * s1) * s2",
+    "    y = math.inf if x > 709.782712893384 else y",
+    "    return x if x != x else y",
+    "",
+)
+
 # status codes returned by the kernels (info[0])
 OK, EV_FULL, DIVERGED, BAD_INPUT, TOO_SMALL, MAX_STEPS, MAX_ROUNDS_HIT, OUT_OF_RANGE = range(8)
+#: the event buffer filled up inside a step (several spikes of one element in a step):
+#: the caller restores the state and runs the call again with a larger buffer
+EV_RESTART = 8
 
 #: generate the per-block divergence check of the state (non-finite values and declared
 #: ranges). Private: only ``benchmarks/check_cost.py`` turns it off, to measure its cost
@@ -187,7 +218,9 @@ class _Printer:
             if op == "not":
                 return f"not {x}"
             if op == "sigmoid":
-                return f"{c}(1.0) / ({c}(1.0) + math.exp(-{x}))"
+                return f"{c}(1.0) / ({c}(1.0) + {c}(_vexp(-{x})))"
+            if op == "exp":
+                return f"{c}(_vexp({x}))"
             return f"math.{op}({x})"
         if op == "where":
             return f"{a[1]} if {a[0]} else {a[2]}"
@@ -244,6 +277,7 @@ def generate(spec: Spec) -> str:
         f"CROSSING_ONLY = {ir.crossing_only}",
         *_FLAG_SCAN_CONSTANTS,
         "",
+        *_VEXP,
     ]
     deco = _INLINE
 
@@ -424,8 +458,17 @@ def _adaptive_helpers(spec: Spec, xs: list[str]) -> list[str]:
     X = ", ".join(xs)
     o = ['@njit(cache=True, error_model="numpy")', "def _F_any(x, u, P, mp, clamped):",
          f"    {X}, = x" if n == 1 else f"    {X} = x",
-         f"    return _fc({X}, u, P, mp) if clamped else _f({X}, u, P, mp)", "",
-         '@njit(cache=True, error_model="numpy")', "def _dopri(x, f0, u, k, P, mp, clamped):",
+         f"    return _fc({X}, u, P, mp) if clamped else _f({X}, u, P, mp)", ""]
+    # each twice: called from the general path, and inlined into the vectorised first
+    # trial of pass 1 (the same operations in the same order: the same results)
+    for suffix, deco in (("", '@njit(cache=True, error_model="numpy")'), ("_v", _INLINE)):
+        o += _dopri_lines(n, suffix, deco) + _norm_lines(n, suffix, deco)
+    return o
+
+
+def _dopri_lines(n: int, suffix: str, deco: str) -> list[str]:
+    """One Dormand-Prince step of size k: ``(x_new, f_new, err)``, float64."""
+    o = [deco, f"def _dopri{suffix}(x, f0, u, k, P, mp, clamped):",
          '    """One step of size k: (x_new, f_new, err)."""']
     stages = ["f0"]
     for i in range(1, 7):
@@ -435,7 +478,10 @@ def _adaptive_helpers(spec: Spec, xs: list[str]) -> list[str]:
                              for j in range(i) if _DP_A[i][j] != "0.0")
             args.append(f"x[{v}] + k * ({acc})")
         o.append(f"    xs{i} = {_tup(args)}")
-        o.append(f"    f{i} = _F_any(xs{i}, u, P, mp, clamped)")
+        if suffix:  # inlined: the free vector field itself (pass 1 takes free elements)
+            o.append(f"    f{i} = _f({', '.join(f'xs{i}[{v}]' for v in range(n))}, u, P, mp)")
+        else:
+            o.append(f"    f{i} = _F_any(xs{i}, u, P, mp, clamped)")
         stages.append(f"f{i}")
     err = []
     for v in range(n):
@@ -443,9 +489,12 @@ def _adaptive_helpers(spec: Spec, xs: list[str]) -> list[str]:
                          if _DP_E[j] != "0.0")
         err.append(f"k * ({acc})")
     o += [f"    return xs6, f6, {_tup(err)}", ""]
-    # the RMS error norm
-    o += ['@njit(cache=True, error_model="numpy")', "def _norm(err, x, xn, rtol, atol):",
-          "    tot = 0.0"]
+    return o
+
+
+def _norm_lines(n: int, suffix: str, deco: str) -> list[str]:
+    """The RMS error norm of a Dormand-Prince step."""
+    o = [deco, f"def _norm{suffix}(err, x, xn, rtol, atol):", "    tot = 0.0"]
     for v in range(n):
         o.append(f"    sc = atol + rtol * max(abs(x[{v}]), abs(xn[{v}]))")
         o.append(f"    tot = tot + (err[{v}] / sc) ** 2")
@@ -454,14 +503,13 @@ def _adaptive_helpers(spec: Spec, xs: list[str]) -> list[str]:
 
 
 def _kernel(spec: Spec, xs: list[str]) -> list[str]:
-    """The block/time/element loop with the rounds of one step.
+    """The time/block/element loop with the rounds of one step.
 
-    Fixed-step methods take each time step in two passes over the block: a plain,
-    branch-free step for every element (which the compiler vectorises), marking in
-    ``FL`` the elements that need more (0: done; 1: a grid spike, reset applied;
-    2: refractory or a precise spike: the general rounds); then the spike
+    Each time step takes two passes over a block: a plain, branch-free step for every
+    element (which the compiler vectorises), marking in ``FL`` the elements that need
+    more (0: done; 1: a grid spike, reset applied; 2: refractory, a precise spike, or
+    an adaptive step whose first trial was rejected: the general rounds); then the spike
     bookkeeping and the general path for the marked ones, from their saved state.
-    Adaptive integration takes the general path for every element.
     """
     ir = spec.ir
     n = len(xs)
@@ -469,7 +517,6 @@ def _kernel(spec: Spec, xs: list[str]) -> list[str]:
     xt = _tup(xs)
     unpack = f"{X}," if n == 1 else X
     adaptive = spec.method == "adaptive"
-    vector = not adaptive
     o: list[str] = []
     # declared plausible ranges by variable index (finite ends only)
     ranges = {k: ir.ranges[name] for k, name in enumerate(ir.states) if name in ir.ranges}
@@ -498,7 +545,7 @@ def _kernel(spec: Spec, xs: list[str]) -> list[str]:
 
     def general(L: int) -> None:
         """The rounds of one step for element j, from S; stores S, RR, events, nsp."""
-        emit(L, *[f"{x} = S[{k}, j]" for k, x in enumerate(xs)])
+        emit(L, *[f"{x} = X[{k}, m]" for k, x in enumerate(xs)])
         if adaptive:
             emit(L, "used = 0")
         if not ir.spiking:
@@ -509,7 +556,7 @@ def _kernel(spec: Spec, xs: list[str]) -> list[str]:
                 emit(L, f"y = _adv({xt}, u, dt, P, mp, False, dt)")
             emit(L, *[f"{x} = _F(y[{k}])" for k, x in enumerate(xs)], "nsp = 0")
         else:
-            emit(L, "r = RR[j]", f"tref = P[{len(ir.params)}, mp]", "allowed = True")
+            emit(L, "r = R[m]", f"tref = P[{len(ir.params)}, mp]", "allowed = True")
             if ir.crossing_only:
                 emit(L, f"allowed = _d({X}, P, mp) <= 0")
             emit(L, f"{unpack} = _jump({X}, u, P, mp)", "nsp = 0", "left = dt",
@@ -547,15 +594,15 @@ def _kernel(spec: Spec, xs: list[str]) -> list[str]:
             emit(W + 1, *[f"{x} = e{k}" for k, x in enumerate(xs)], "break")
             # 3. the spike: event, reset, refractoriness, the time left
             emit(W, "nsp += 1", "if nev >= cap:")
-            emit(W + 1, f"info[0] = {EV_FULL}", "info[1] = nev_blk", "info[4] = blk", "return")
+            emit(W + 1, f"info[0] = {EV_RESTART}", "return")
             emit(W, "EVT[nev] = t", "EVM[nev] = m", "EVS[nev] = elapsed + s", "nev += 1",
                  f"{unpack} = _reset({E}, P, mp)", "r = tref", "if not precise:", "    break",
                  "elapsed = elapsed + s", "left = left - s",
                  f"da = _d({X}, P, mp)", f"dc = _d({E}, P, mp)",
                  "if da > 0 or da >= dc:", "    allowed = False",
                  "if not left > zero:", "    break")
-            emit(L, "RR[j] = r")
-        emit(L, *[f"S[{k}, j] = {x}" for k, x in enumerate(xs)], *check(xs, xs))
+            emit(L, "R[m] = r")
+        emit(L, *[f"X[{k}, m] = {x}" for k, x in enumerate(xs)], *check(xs, xs))
         emit(L, "if dense:", "    SPK[t, m] = nsp")
 
     emit(0, '@njit(nogil=True, cache=True, error_model="numpy")',
@@ -563,107 +610,109 @@ def _kernel(spec: Spec, xs: list[str]) -> list[str]:
          "           EVT, EVM, EVS, info, precise, rtol, atol, max_steps):",
          '    """Run blocks b0..b1-1 over T steps (see the module docstring).',
          "",
-         "    info: [status, n_events, step, element, variable or block]",
+         "    info: [status, n_events, step, element, variable, first step]",
          '    """')
     emit(1, "M = X.shape[1]", "zero = dt - dt", "nev = info[1]", "cap = EVT.shape[0]",
          "nrec = REC.shape[0]", "dense = SPK.shape[0] > 0", "eps = np.finfo(_F).eps",
          "weps = np.finfo(_W).eps", "FL = np.zeros(BLOCK, np.int8)",
          "FLW = FL.view(np.uint64)",
-         "P = np.empty((PG.shape[0], BLOCK), PG.dtype)",
-         "UB = np.empty(BLOCK, PG.dtype)", "grid = not precise",
+         # uniform parameters (ps == 0): one column, broadcast over a block once
+         "PB = np.empty((PG.shape[0], BLOCK), PG.dtype)",
+         "if ps == 0:",
+         "    for k in range(PG.shape[0]):",
+         "        PB[k, :] = PG[k, 0]",
+         "P = PB if ps == 0 else PG",
+         "grid = not precise",
+         "n_el = min(M, b1 * BLOCK) - b0 * BLOCK",
+         # time outside, blocks inside: the input streams row by row and the events of
+         # this call come out in (step, element) order
+         "for t in range(info[5], T):")
+    emit(2, "if cap - nev < n_el:",
+         f"    info[0] = {EV_FULL}", "    info[1] = nev", "    info[5] = t", "    return",
          "for blk in range(b0, b1):")
-    emit(2, "lo = blk * BLOCK", "hi = min(lo + BLOCK, M)", "nb = hi - lo",
-         "S = X[:, lo:hi].copy()", "RR = R[lo:hi].copy()", "nev_blk = nev",
-         "for k in range(PG.shape[0]):",
-         "    for j in range(nb):",
-         "        P[k, j] = PG[k, (lo + j) * ps]",
-         "for t in range(T):")
-    emit(3, "bad = False")
-    if vector:
-        # pass 1: the plain step, branch-free
-        # the input row segment into UB: one contiguous copy where elements are adjacent
-        emit(3, "ub = uo + t * ut + lo * um", "if um == 1:", "    UB[:nb] = U[ub:ub + nb]",
-             "else:", "    for j in range(nb):", "        UB[j] = U[ub + j * um]",
-             "for j in range(nb):")
-        L = 4
-        emit(L, "mp = j", "u = UB[j]", "bad |= (u - u) != zero",
-             *[f"o{k} = S[{k}, j]" for k in range(n)],
-             *[f"{x} = o{k}" for k, x in enumerate(xs)])
-        if ir.spiking and ir.crossing_only:
-            emit(L, f"below = _d({X}, P, mp) <= 0")
-        emit(L, f"{unpack} = _jump({X}, u, P, mp)")
-        full = "_full0" if spec.method == "exact" else "_adv"
-        args = f"{X}, u, P, mp" if spec.method == "exact" else f"{xt}, u, dt, P, mp, False, dt"
+    emit(3, "lo = blk * BLOCK", "hi = min(lo + BLOCK, M)", "nb = hi - lo", "po = lo * ps",
+         "bad = False")
+    B = 3
+    # pass 1: the plain step, branch-free; unsigned indices: numba then adds no
+    # negative-index wraparound, whose selects would turn the contiguous loads and
+    # stores into gathers (the compiler versions the input's loads on um == 1)
+    emit(B, "ubu = np.uint64(uo + t * ut + lo * um)", "umu = np.uint64(um)",
+         "lou = np.uint64(lo)", "pou = np.uint64(po)",
+         "for j in range(np.uint64(nb)):")
+    L = B + 1
+    emit(L, "m = lou + j", "mp = pou + j", "u = U[ubu + j * umu]", "bad |= (u - u) != zero",
+         *[f"o{k} = X[{k}, m]" for k in range(n)],
+         *[f"{x} = o{k}" for k, x in enumerate(xs)])
+    if ir.spiking and ir.crossing_only:
+        emit(L, f"below = _d({X}, P, mp) <= 0")
+    emit(L, f"{unpack} = _jump({X}, u, P, mp)")
+    full = "_full0" if spec.method == "exact" else "_adv"
+    args = f"{X}, u, P, mp" if spec.method == "exact" else f"{xt}, u, dt, P, mp, False, dt"
+    ys = [f"y[{k}]" for k in range(n)]
+    if adaptive:
+        _adaptive_trial(emit, L, ir, xs, check)
+    elif ir.spiking:
         emit(L, f"y = {full}({args})")
-        ys = [f"y[{k}]" for k in range(n)]
-        if ir.spiking:
-            # bitwise operators and selects only: no branch in the vectorised loop
-            emit(L, f"d = _d({', '.join(ys)}, P, mp)", "free = RR[j] <= zero",
-                 "spk = (d > 0)" + (" & below" if ir.crossing_only else ""),
-                 f"z = _reset({', '.join(ys)}, P, mp)",
-                 "c0 = free & (not spk)", "c1 = free & spk & grid",
-                 "FL[j] = 2 - 2 * np.int8(c0) - np.int8(c1)")
-            for k in range(n):
-                emit(L, f"s{k} = y[{k}] if c0 else (z[{k}] if c1 else o{k})", f"S[{k}, j] = s{k}")
-            emit(L, *check(ys, [f"s{k}" for k in range(n)]))
-        else:
-            emit(L, *[f"s{k} = _F(y[{k}])" for k in range(n)],
-                 *[f"S[{k}, j] = s{k}" for k in range(n)],
-                 *check(ys, [f"s{k}" for k in range(n)]))
-        # pass 2: spikes and the general path
-        if ir.spiking:
-            # the flagged elements (spike or general path) in order, 64 flags per word
-            emit(3, "for g in range((nb + 63) >> 6):")
-            emit(4, "mk = np.uint64(0)", "for q in range(8):",
-                 "    w = FLW[g * 8 + q]",
-                 "    mk |= ((((w | (w >> _U1)) & _L01) * _PACK) >> _U56) << (_U8 * np.uint64(q))",
-                 "while mk != 0:")
-            emit(5, "low = mk & (~mk + _U1)", "mk ^= low",
-                 "j = g * 64 + _DBT[(low * _DEB) >> _U58]", "if j >= nb:", "    break")
-            emit(5, "fl = FL[j]", "if fl == 0:", "    continue", "m = lo + j", "mp = j")
-            emit(5, "if fl == 1:")
-            emit(6, "if nev >= cap:")
-            emit(7, f"info[0] = {EV_FULL}", "info[1] = nev_blk", "info[4] = blk", "return")
-            emit(6, "EVT[nev] = t", "EVM[nev] = m", "EVS[nev] = dt", "nev += 1",
-                 f"RR[j] = P[{len(ir.params)}, mp]", "if dense:", "    SPK[t, m] = 1",
-                 "continue")
-            emit(5, "u = U[uo + t * ut + m * um]")
-            general(5)
+        # bitwise operators and selects only: no branch in the vectorised loop
+        emit(L, f"d = _d({', '.join(ys)}, P, mp)", "free = R[m] <= zero",
+             "spk = (d > 0)" + (" & below" if ir.crossing_only else ""),
+             f"z = _reset({', '.join(ys)}, P, mp)",
+             "c0 = free & (not spk)", "c1 = free & spk & grid",
+             "FL[j] = 2 - 2 * np.int8(c0) - np.int8(c1)")
+        for k in range(n):
+            emit(L, f"s{k} = y[{k}] if c0 else (z[{k}] if c1 else o{k})", f"X[{k}, m] = s{k}")
+        emit(L, *check(ys, [f"s{k}" for k in range(n)]))
     else:
-        emit(3, "for j in range(nb):")
-        emit(4, "m = lo + j", "mp = j", "u = U[uo + t * ut + m * um]",
-             "bad |= (u - u) != zero")
-        general(4)
+        emit(L, f"y = {full}({args})", *[f"s{k} = _F(y[{k}])" for k in range(n)],
+             *[f"X[{k}, m] = s{k}" for k in range(n)],
+             *check(ys, [f"s{k}" for k in range(n)]))
+    # pass 2: spikes and the general path
+    if ir.spiking or adaptive:
+        # the flagged elements (spike or general path) in order, 64 flags per word
+        emit(B, "for g in range((nb + 63) >> 6):")
+        emit(B + 1, "mk = np.uint64(0)", "for q in range(8):",
+             "    w = FLW[g * 8 + q]",
+             "    mk |= ((((w | (w >> _U1)) & _L01) * _PACK) >> _U56) << (_U8 * np.uint64(q))",
+             "while mk != 0:")
+        G = B + 2
+        emit(G, "low = mk & (~mk + _U1)", "mk ^= low",
+             "j = g * 64 + _DBT[(low * _DEB) >> _U58]", "if j >= nb:", "    break")
+        emit(G, "fl = FL[j]", "if fl == 0:", "    continue", "m = lo + j", "mp = po + j")
+        if not adaptive:
+            emit(G, "if fl == 1:")
+            # room for one event per element was checked at the start of the step
+            emit(G + 1, "EVT[nev] = t", "EVM[nev] = m", "EVS[nev] = dt", "nev += 1",
+                 f"R[m] = P[{len(ir.params)}, mp]", "if dense:", "    SPK[t, m] = 1",
+                 "continue")
+        emit(G, "u = U[uo + t * ut + m * um]")
+        general(G)
     # non-finite input or state: find the first culprit
-    emit(3, "if bad:")
-    emit(4, "for j in range(nb):")
-    emit(5, "m = lo + j", "u = U[uo + t * ut + m * um]", "if not math.isfinite(u):")
-    fail(6, str(BAD_INPUT))
-    emit(4, "for j in range(nb):")
-    emit(5, "m = lo + j")
+    emit(B, "if bad:")
+    emit(B + 1, "for j in range(nb):")
+    emit(B + 2, "m = lo + j", "u = U[uo + t * ut + m * um]", "if not math.isfinite(u):")
+    fail(B + 3, str(BAD_INPUT))
+    emit(B + 1, "for j in range(nb):")
+    emit(B + 2, "m = lo + j")
     for k in range(n):
-        # the state of the block goes back to X, where the caller reads the value
-        emit(5, f"if not math.isfinite(S[{k}, j]):")
-        emit(6, f"info[4] = {k}", "X[:, lo:hi] = S")
-        fail(6, str(DIVERGED))
-        cond = [f"S[{k}, j] {op} _F({b!r})" for op, b in zip(("<", ">"), ranges.get(k, ()),
+        # the state is written in place: the caller reads the value from X
+        emit(B + 2, f"if not math.isfinite(X[{k}, m]):")
+        emit(B + 3, f"info[4] = {k}")
+        fail(B + 3, str(DIVERGED))
+        cond = [f"X[{k}, m] {op} _F({b!r})" for op, b in zip(("<", ">"), ranges.get(k, ()),
                                                                  strict=False)
                 if math.isfinite(b)]
         if cond:
-            emit(5, f"if {' or '.join(cond)}:")
-            emit(6, f"info[4] = {k}", "X[:, lo:hi] = S")
-            fail(6, str(OUT_OF_RANGE))
+            emit(B + 2, f"if {' or '.join(cond)}:")
+            emit(B + 3, f"info[4] = {k}")
+            fail(B + 3, str(OUT_OF_RANGE))
     # records
-    emit(3, "for q in range(nrec):")
-    emit(4, "k = recv[q]")
-    emit(4, f"if k < {n}:")
-    emit(5, "for j in range(nb):", "    REC[q, t, lo + j] = S[k, j]")
+    emit(B, "for q in range(nrec):")
+    emit(B + 1, "k = recv[q]")
+    emit(B + 1, f"if k < {n}:")
+    emit(B + 2, "for j in range(nb):", "    REC[q, t, lo + j] = X[k, lo + j]")
     if ir.spiking:
-        emit(4, "else:")
-        emit(5, "for j in range(nb):", "    REC[q, t, lo + j] = RR[j]")
-    emit(2, "X[:, lo:hi] = S")
-    if ir.spiking:
-        emit(2, "R[lo:hi] = RR")
+        emit(B + 1, "else:")
+        emit(B + 2, "for j in range(nb):", "    REC[q, t, lo + j] = R[lo + j]")
     emit(1, "info[1] = nev")
     o.append("")
     if spec.method == "exact" and ir.spiking:
@@ -671,6 +720,29 @@ def _kernel(spec: Spec, xs: list[str]) -> list[str]:
     if adaptive:
         o = _adaptive_fn(spec, xs) + o
     return o
+
+
+def _adaptive_trial(emit, L: int, ir: ModelIR, xs: list[str], check) -> None:
+    """Pass 1 of adaptive integration: the first trial of the general path (one
+    Dormand-Prince step over dt from the free state), vectorised. An element whose trial
+    is accepted, with no threshold crossing at either end, is done: the general path would
+    compute the same operations and stop there. The others (refractory, rejected, a
+    crossing) take the general path from their saved state (flag 2)."""
+    n = len(xs)
+    w = [f"w{k}" for k in range(n)]
+    W = ", ".join(w)
+    emit(L, *[f"{wk} = _W({x})" for wk, x in zip(w, xs, strict=True)], "uu = _W(u)",
+         f"f0 = _f({W}, uu, P, mp)",
+         f"yn, fn, err = _dopri_v({_tup(w)}, f0, uu, _W(dt), P, mp, False)",
+         f"nrm = _norm_v(err, {_tup(w)}, yn, rtol, atol)", "ok = nrm <= 1.0")
+    if ir.spiking:
+        yn = ", ".join(f"yn[{k}]" for k in range(n))
+        emit(L, f"ok = ok & (R[m] <= zero) & (_d({W}, P, mp) <= 0) & (_d({yn}, P, mp) <= 0)")
+    emit(L, "FL[j] = 2 - 2 * np.int8(ok)")
+    for k in range(n):
+        emit(L, f"s{k} = _F(yn[{k}]) if ok else o{k}", f"X[{k}, m] = s{k}")
+    stored = [f"s{k}" for k in range(n)]
+    emit(L, *check(stored, stored))
 
 
 def _locate_exact_fn(xs: list[str]) -> list[str]:
