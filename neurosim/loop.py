@@ -237,7 +237,7 @@ def _run_reference(step: Step | PeerStep, u: torch.Tensor, state: State, record:
             index = torch.cat(ev_index).cpu().numpy()
             offset = torch.cat(ev_offset).cpu().numpy()
             order = np.lexsort((index, step_))
-            ev = Events(step_[order], index[order], offset[order])
+            ev = Events(step_[order], index[order], offset[order], ordered=True)
         else:
             ev = Events(np.zeros(0, np.int64), np.zeros(0, np.int64),
                         np.zeros(0, torch.empty((), dtype=u.dtype).numpy().dtype))
@@ -331,7 +331,8 @@ def _run_grid(step: Step, u: torch.Tensor, state: State | None, names: tuple[str
         r_prev = torch.where(k > 0, r_all[(k - 1).clamp(min=0), index], r0[index])
         h_r = torch.minimum(r_prev, dt_s)
         offset = torch.where(r_prev > 0, h_r + (dt_s - h_r), offset)
-    ev = Events(k.numpy(), index.numpy(), offset.contiguous().numpy())
+    # nonzero walks the raster row by row: (step, index) order
+    ev = Events(k.numpy(), index.numpy(), offset.contiguous().numpy(), ordered=True)
     return StepsOutput(spikes, {n: traces[n] for n in names}, state, ev, label)
 
 

@@ -233,8 +233,9 @@ def sort_events(events: Any, dt: float, n_steps: int | None = None
     """``(index, time)`` of spike events sorted by time, ties by index.
 
     ``events`` has ``step`` (int), ``index`` (int) and ``offset`` (seconds inside
-    the step) arrays, ordered by index within each step and block (the engine and
-    the reference loop both produce them so). The time of a spike is
+    the step) arrays, ordered by index within each step and block; where ``ordered``
+    is true (the engine and the reference loop) they are in (step, index) order
+    already and nothing moves. The time of a spike is
     ``step·dt + offset`` in float64. A stable counting sort by step does the work in
     O(events + steps); a sort by time follows only where precise offsets reorder
     spikes inside a step.
@@ -247,7 +248,8 @@ def sort_events(events: Any, dt: float, n_steps: int | None = None
     if n_steps is None:
         n_steps = int(step.max()) + 1
     index, times, monotonic = by_step(step, np.asarray(events.index),
-                                      np.asarray(events.offset), dt, n_steps)
+                                      np.asarray(events.offset), dt, n_steps,
+                                      ordered=bool(getattr(events, "ordered", False)))
     if not monotonic:
         again = np.lexsort((index, times))
         index, times = index[again], times[again]

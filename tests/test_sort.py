@@ -46,3 +46,25 @@ def test_no_events():
     index, time, mono = _sort.by_step(np.zeros(0, np.int32), np.zeros(0, np.int32),
                                       np.zeros(0, np.float32), 1e-3, 10)
     assert index.size == time.size == 0 and mono
+
+
+@pytest.mark.parametrize("sizes", [(0,), (5000,), (2000, 3000), (1000, 0, 2500, 1500)])
+@pytest.mark.parametrize("precise", [False, True])
+def test_merged_runs_convert_to_the_stable_sort(monkeypatch, sizes, precise):
+    """Runs each sorted by step (the engine's worker threads) merge into the stable sort by
+    step of their concatenation; converted as ``ordered`` (nothing moves, in any number of
+    pieces) they give what the counting sort gives."""
+    monkeypatch.setattr(_sort, "PIECE", 700)
+    parts = [_events(n, 37, seed=k, precise=precise) for k, n in enumerate(sizes)]
+    parts = [tuple(a[np.argsort(p[0], kind="stable")] for a in p) for p in parts]
+    step, index, offset = (np.concatenate([p[q] for p in parts]) for q in range(3))
+    order = np.argsort(step, kind="stable")
+    merged = _sort.merge_runs(parts, 37)
+    for got, want in zip(merged, (step, index, offset), strict=True):
+        np.testing.assert_array_equal(got, want[order])
+        assert got.dtype == want.dtype
+    got_index, got_time, mono = _sort.by_step(*merged, 1e-3, 37, ordered=True)
+    want_index, want_time, want_mono = _sort.by_step(step, index, offset, 1e-3, 37)
+    np.testing.assert_array_equal(got_index, want_index)
+    np.testing.assert_array_equal(got_time, want_time)
+    assert mono == want_mono == bool(np.all(np.diff(want_time) >= 0))
