@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._checks import check_input_dtype
+from ._checks import broadcast_shapes, check_input_dtype
 from .models.base import NeuronModel
 from .state import State
 
@@ -59,7 +59,7 @@ def check_finite_input(input: torch.Tensor) -> None:
 def element_shape(u: torch.Tensor, model: NeuronModel) -> torch.Size:
     """The shape ``[*batch, *neurons]`` of one time slice: input and parameters broadcast."""
     try:
-        return torch.broadcast_shapes(u.shape[1:], model.param_shape())
+        return broadcast_shapes(u.shape[1:], model.param_shape())
     except RuntimeError:
         raise ValueError(f"input of shape {tuple(u.shape)} ([T, *neurons]) does not broadcast "
                          f"with the parameter shape {tuple(model.param_shape())} of "

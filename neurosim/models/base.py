@@ -40,7 +40,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from .._checks import Param, as_param, check_choice
+from .._checks import Param, as_param, broadcast_shapes, check_choice
 from ..state import State
 from ..units import check_plausible
 
@@ -60,6 +60,10 @@ class LinearSystem:
     A: tuple[tuple[Param, ...], ...]
     c: tuple[Param, ...]
     g: tuple[Param, ...]
+
+
+#: dataclass field names per model class (``dataclasses.fields`` is slow for a hot path)
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 class NeuronModel:
@@ -117,13 +121,16 @@ class NeuronModel:
 
     def params(self) -> dict[str, Any]:
         """The parameters as a dict (floats, tensors, strings, None)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        names = _FIELD_NAMES.get(type(self))
+        if names is None:
+            names = _FIELD_NAMES[type(self)] = tuple(f.name for f in dataclasses.fields(self))
+        return {name: getattr(self, name) for name in names}
 
     def param_shape(self) -> torch.Size:
         """Broadcast shape of all tensor parameters (``torch.Size([])`` when all are floats)."""
         shapes = [v.shape for v in self.params().values() if isinstance(v, torch.Tensor)]
         try:
-            return torch.broadcast_shapes(*shapes) if shapes else torch.Size([])
+            return broadcast_shapes(*shapes) if shapes else torch.Size([])
         except RuntimeError:
             detail = {k: tuple(v.shape) for k, v in self.params().items()
                       if isinstance(v, torch.Tensor)}
@@ -272,7 +279,7 @@ class NeuronModel:
         shape = torch.Size(shape)
         dtype = dtype or torch.get_default_dtype()
         try:
-            full = torch.broadcast_shapes(shape, self.param_shape())
+            full = broadcast_shapes(shape, self.param_shape())
         except RuntimeError:
             raise ValueError(f"shape {tuple(shape)} does not broadcast with the parameter shape "
                              f"{tuple(self.param_shape())} of {type(self).__name__}") from None
@@ -281,8 +288,10 @@ class NeuronModel:
                              f"{tuple(self.param_shape())} of {type(self).__name__}")
         out = State()
         for name, value in self.rest().items():
-            t = torch.as_tensor(value.detach() if isinstance(value, torch.Tensor) else value,
-                                dtype=dtype, device=device)
+            if not isinstance(value, torch.Tensor):
+                out[name] = torch.full(shape, float(value), dtype=dtype, device=device)
+                continue
+            t = torch.as_tensor(value.detach(), dtype=dtype, device=device)
             out[name] = t.expand(shape).clone()
         if self.spiking:
             out["refrac"] = torch.zeros(shape, dtype=dtype, device=device)
