@@ -68,34 +68,6 @@ _FLAG_SCAN_CONSTANTS = (
         for k in range(64)) + "], np.int64)",
 )
 
-#: ``exp`` of the generated code: a branch-free exp in float64 that the compiler vectorises
-#: (the libm call it replaces is scalar, and blocks the vectorisation of a whole loop).
-#: exp(x) = 2^k e^r with k = round(x / ln 2) and r = x - k ln 2 (Cody-Waite: ln 2 split in
-#: two, so that k ln2_hi is exact), |r| <= ln(2)/2, e^r by its Taylor polynomial to degree
-#: 13 (truncation below 5e-18 relative); 2^k assembled from exponent bits in two halves so
-#: that subnormal results come out right. Within 1 ulp of the correctly rounded value, as
-#: libm's exp (tests/test_engine.py); inf above 709.78, 0 below -745.2, NaN for NaN.
-_VEXP = (
-    _INLINE,
-    "def _vexp(x):",
-    "    xc = min(max(x, -745.2), 709.79)",
-    "    kf = math.floor(xc * 1.4426950408889634 + 0.5)",
-    "    r = (xc - kf * 6.93147180369123816490e-01) - kf * 1.90821492927058770002e-10",
-    "    p = 1.0 / 6227020800.0",
-    *[f"    p = p * r + {c}" for c in (
-        "1.0 / 479001600.0", "1.0 / 39916800.0", "1.0 / 3628800.0", "1.0 / 362880.0",
-        "1.0 / 40320.0", "1.0 / 5040.0", "1.0 / 720.0", "1.0 / 120.0", "1.0 / 24.0",
-        "1.0 / 6.0", "0.5", "1.0", "1.0")],
-    "    k = np.int64(kf)",
-    "    k1 = k >> 1",
-    "    s1 = np.int64((k1 + 1023) << 52).view(np.float64)",
-    "    s2 = np.int64((k - k1 + 1023) << 52).view(np.float64)",
-    "    y = (p * s1) * s2",
-    "    y = math.inf if x > 709.782712893384 else y",
-    "    return x if x != x else y",
-    "",
-)
-
 # status codes returned by the kernels (info[0])
 OK, EV_FULL, DIVERGED, BAD_INPUT, TOO_SMALL, MAX_STEPS, MAX_ROUNDS_HIT, OUT_OF_RANGE = range(8)
 #: the event buffer filled up inside a step (several spikes of one element in a step):
@@ -218,9 +190,7 @@ class _Printer:
             if op == "not":
                 return f"not {x}"
             if op == "sigmoid":
-                return f"{c}(1.0) / ({c}(1.0) + {c}(_vexp(-{x})))"
-            if op == "exp":
-                return f"{c}(_vexp({x}))"
+                return f"{c}(1.0) / ({c}(1.0) + math.exp(-{x}))"
             return f"math.{op}({x})"
         if op == "where":
             return f"{a[1]} if {a[0]} else {a[2]}"
@@ -277,7 +247,6 @@ def generate(spec: Spec) -> str:
         f"CROSSING_ONLY = {ir.crossing_only}",
         *_FLAG_SCAN_CONSTANTS,
         "",
-        *_VEXP,
     ]
     deco = _INLINE
 

@@ -218,7 +218,6 @@ def generate(spec: TrainSpec) -> str:
         f"BLOCK = {C.BLOCK}",
         f"REFRACTORY = {spec.refractory and ir.spiking}",
         "",
-        *C._VEXP,
     ]
     A = f"{X}, u, P, mp"
     _fn(out, pr, "_f", A, [ir.f[s] for s in ir.states], g)
