@@ -212,7 +212,7 @@ def worth_compiling(step: Step, u: torch.Tensor) -> bool:
     if method == "exact" and step.precise:
         per_step *= 3
     elements = u[0].numel()
-    estimate = u.shape[0] * per_step * (1.0 + elements / 20_000)
+    estimate = u.shape[0] * per_step * (1.0 + elements / 2_000)
     if estimate > 0.5 * _COMPILE_S.get(method, 6.0):
         return True
     return _DEFERRED.get(_spec_key(step, u.dtype) or "", 0) > 0
