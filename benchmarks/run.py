@@ -53,6 +53,7 @@ import json
 import math
 import os
 import platform
+import random
 import statistics
 import subprocess
 import sys
@@ -90,13 +91,17 @@ def interleaved_medians(fns: dict[str, Callable[[], object]], repeats: int) -> d
     """Median wall time of each function, after a warm-up run of each.
 
     The repeats are interleaved (one run of every library per round), so that a
-    change of load on a shared machine affects all libraries alike.
+    change of load on a shared machine affects all libraries alike, and each round runs
+    them in a new (seeded) order: a call right after a torch-based peer finds its
+    OpenMP threads still spinning, and no library should always be the one that does.
     """
     for fn in fns.values():
         fn()
     times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
+    order = list(fns.items())
+    for k in range(repeats):
+        random.Random(k).shuffle(order)
+        for name, fn in order:
             t0 = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t0)
