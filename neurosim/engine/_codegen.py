@@ -1,10 +1,11 @@
 r"""Code generation: a traced model and an integrator printed as one numba kernel.
 
 The kernel runs the whole time loop of a population whose elements are
-independent (neurons, batch entries, sweep samples). Elements are processed in
-blocks of :data:`BLOCK`; each block runs every time step with its state in a
-small local array, reading one row segment of the input and writing only what
-was asked for (spike events, a dense raster, traces). Per element and step it
+independent (neurons, batch entries, sweep samples). Time is the outer loop;
+each step visits the elements in blocks of :data:`BLOCK`, reading the input row
+as it lies in memory, updating the state in place and writing only what was
+asked for (spike events in (step, element) order, a dense raster, traces). Per
+element and step it
 does exactly what :meth:`neurosim.Step.with_events` does on tensors:
 
 1. crossing-only models note whether the element starts below threshold;
@@ -513,7 +514,7 @@ def _kernel(spec: Spec, xs: list[str]) -> list[str]:
         fail(level + 1, "st")
 
     def general(L: int) -> None:
-        """The rounds of one step for element j, from S; stores S, RR, events, nsp."""
+        """The rounds of one step for element m, from X; stores X, R, events, nsp."""
         emit(L, *[f"{x} = X[{k}, m]" for k, x in enumerate(xs)])
         if adaptive:
             emit(L, "used = 0")
