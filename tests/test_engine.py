@@ -363,3 +363,27 @@ def test_float32_engine_agrees_with_reference_to_float32_round_off():
     np.testing.assert_allclose(a.spike_time, b.spike_time, rtol=0, atol=1e-7)
     torch.testing.assert_close(a.v, b.v, rtol=1e-5, atol=1e-5)
 
+
+
+def test_spike_arrays_outlive_their_result_and_later_runs():
+    """spike_index / spike_time live in pooled buffers (neurosim._memory): arrays a user
+    keeps must not be recycled by later runs after the Result is gone."""
+    import gc
+
+    u = (1.0 + 0.2 * torch.rand(20_000, generator=torch.Generator().manual_seed(0))).expand(
+        500, 20_000).contiguous()
+    model = ns.LIF(tau_mem=10e-3, reset="subtract")
+    res = ns.simulate(model, u, 1e-3, "exact", precise=False, record=None, backend="engine")
+    index, times = res.spike_index, res.spike_time
+    assert index.nbytes > 1 << 16  # large enough to come from the pool
+    copies = (index.copy(), times.copy())
+    del res
+    gc.collect()
+    for _ in range(3):
+        other = ns.simulate(model, 1.3 * u, 1e-3, "exact", precise=False, record=None,
+                            backend="engine")
+        assert other.spike_index.size == other.spike_time.size > index.size
+        del other
+        gc.collect()
+    np.testing.assert_array_equal(index, copies[0])
+    np.testing.assert_array_equal(times, copies[1])
