@@ -8,7 +8,7 @@ result is the one of a serial stable sort: by step, and within a step in array o
 Events already in (step, index) order need no reordering: their times are computed
 in place order (:func:`by_step` with ``ordered=True``). The engine's worker threads each
 produce such a run, over increasing ranges of elements; :func:`merge_runs` interleaves
-the runs by step (the same counting scheme, with the runs as the pieces).
+the runs by step (each run's slice of a step found by binary search and copied whole).
 """
 
 from __future__ import annotations
