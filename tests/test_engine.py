@@ -387,3 +387,82 @@ def test_spike_arrays_outlive_their_result_and_later_runs():
         gc.collect()
     np.testing.assert_array_equal(index, copies[0])
     np.testing.assert_array_equal(times, copies[1])
+
+
+def test_adaptive_first_stage_reuse_is_exact_across_calls_and_inputs():
+    """Adaptive steps take the last step's derivative as their first stage where the input
+    repeats (first same as last): a run split in two, a run in time chunks (each call
+    starts afresh) and an input that changes every step (no reuse) agree to the bit with
+    one whole run; the reference loop agrees to round-off."""
+    n = 96
+    model = ns.AdEx(a=torch.linspace(0.0, 8.0, n, dtype=F64))
+    drive = torch.linspace(400.0, 1500.0, n, dtype=F64).expand(600, n)  # stride 0 in time
+    opts = {"method": "adaptive", "backend": "engine", "rtol": 1e-6}
+    whole = ns.simulate(model, drive, 1e-4, record=("v", "w"), **opts)
+    assert whole.spike_index.size > 50
+    half = ns.simulate(model, drive[:300], 1e-4, record=("v", "w"), **opts)
+    rest = ns.simulate(model, drive[300:], 1e-4, record=("v", "w"), state=half.final_state,
+                       **opts)
+    torch.testing.assert_close(torch.cat([half.v, rest.v]), whole.v, rtol=0, atol=0)
+    torch.testing.assert_close(torch.cat([half.w, rest.w]), whole.w, rtol=0, atol=0)
+    chunked = ns.simulate(model, drive, 1e-4, record="v", progress=True, **opts)
+    torch.testing.assert_close(chunked.v, whole.v, rtol=0, atol=0)
+    dense = ns.simulate(model, drive.contiguous(), 1e-4, record="v", **opts)
+    torch.testing.assert_close(dense.v, whole.v, rtol=0, atol=0)
+    np.testing.assert_array_equal(dense.spike_time, whole.spike_time)
+    # every other step a different input: the first stage is evaluated every step
+    wobble = drive + torch.tensor([0.0, 1e-9], dtype=F64).repeat(300)[:, None]
+    a = ns.simulate(model, wobble, 1e-4, record="v", **opts)
+    b = ns.simulate(model, wobble, 1e-4, record="v", **{**opts, "backend": "reference"})
+    np.testing.assert_array_equal(a.spike_index, b.spike_index)
+    np.testing.assert_allclose(a.spike_time, b.spike_time, rtol=0, atol=1e-12)
+    torch.testing.assert_close(a.v, b.v, rtol=1e-9, atol=1e-9)
+
+
+def test_adaptive_lanes_equal_one_element_at_a_time():
+    """The side-by-side sub-steps of many elements (``_lanes``) give, element by element,
+    exactly what the one-element advance gives: state, crossing time, sub-step count."""
+    from neurosim.engine import _codegen as C
+
+    model = ns.AdEx()
+    ir = engine._ir(model, F64)
+    mod = C.load(C.Spec(ir, "adaptive", F64))
+    step = ns.discretise(model, 1e-4, "adaptive", rtol=1e-6)
+    P, _ = engine._coefficients(step, ir, "adaptive", torch.Size([1]), F64, torch.device("cpu"))
+    P = P.numpy()
+    # states along an upswing and after it (start of steps with many sub-steps)
+    rng = np.random.default_rng(3)
+    nq = 40
+    XI = np.stack([rng.uniform(-60.0, -35.0, nq), rng.uniform(0.0, 200.0, nq)])
+    UI = rng.uniform(500.0, 1500.0, nq)
+    MI = np.zeros(nq, np.int64)
+    DI = rng.uniform(size=nq) < 0.8
+    out = (np.empty((2, nq)), np.empty(nq), np.empty(nq, bool), np.empty(nq),
+           np.empty(nq, np.int64), np.empty(nq, np.int64))
+    eps = float(np.finfo(np.float64).eps)
+    mod._lanes(XI, UI, MI, DI, nq, P, 1e-6, 1e-9, 5000, 1e-4, eps, *out)
+    OY, OS, OH, OD, OT, ON = out
+    assert ON.sum() > 5 * nq and OH.any() and not OH.all()
+    for q in range(nq):
+        y, s, hit, d, st, nit = mod._adaptive((XI[0, q], XI[1, q]), UI[q], 1e-4, P, 0, False,
+                                              bool(DI[q]), 1e-6, 1e-9, 5000, 1e-4, eps)
+        assert (OY[0, q], OY[1, q], OS[q], OH[q], OT[q], ON[q]) == (y[0], y[1], s, hit, st, nit)
+        if hit:
+            assert OD[q] == d
+
+
+def test_threads_split_into_runs_give_the_same_results():
+    """Runs of blocks are taken by the threads as they come free: the spikes, their order
+    and the final state do not depend on the thread count."""
+    n = 3000
+    model = ns.AdEx()
+    drive = torch.linspace(500.0, 1500.0, n, dtype=F64).expand(300, n)
+    step = ns.discretise(model, 1e-4, "rk4")
+    state = model.initial_state((n,), dtype=F64)
+    one = engine.run(step, drive, state, threads=1)
+    two = engine.run(step, drive, state, threads=2)
+    assert one.events.step.size > 100
+    for a, b in zip(one.events[:3], two.events[:3], strict=True):
+        np.testing.assert_array_equal(a, b)
+    for k in ("v", "w"):
+        torch.testing.assert_close(one.final_state[k], two.final_state[k], rtol=0, atol=0)

@@ -60,6 +60,8 @@ _METHODS = {Euler: "euler", RK4: "rk4", ExponentialEuler: "exponential_euler",
 #: to ~1e5 element-steps), where the threads' start and the merge of their events would
 #: cost more than they save
 SERIAL_WORK = 20_000_000
+#: runs of blocks per worker thread for adaptive steps, taken dynamically (load balance)
+CHUNKS_PER_THREAD = 4
 #: arithmetic operations of one step per integrator stage evaluation
 _STAGES = {"euler": 1, "exponential_euler": 2, "rk4": 4, "exact": 1, "adaptive": 8}
 _CORES = os.cpu_count() or 1
@@ -390,7 +392,13 @@ def run(step: Step, u: torch.Tensor, state: State, record: tuple[str, ...] = (),
     if threads is None:
         threads = 1 if T * M * _step_cost(ir, method) < SERIAL_WORK else min(_CORES, nblk)
     threads = max(1, min(threads, nblk))
-    bounds = [nblk * k // threads for k in range(threads + 1)]
+    # contiguous runs of blocks, taken by the threads as they come free: with adaptive
+    # steps the cost of an element varies a hundredfold (a spike's upswing), so one run per
+    # thread leaves a thread waiting (AdEx driven with a current ramp: 1.4x from 2
+    # threads); fixed-step kernels keep one run per thread (more runs cost LIF 15-25 %)
+    per = CHUNKS_PER_THREAD if method == "adaptive" else 1
+    nchunk = 1 if threads == 1 else min(nblk, per * threads)
+    bounds = [nblk * k // nchunk for k in range(nchunk + 1)]
     integ = step.integrator
     rtol = float(getattr(integ, "rtol", 0.0))
     atol = float(getattr(integ, "atol", 0.0))
@@ -400,7 +408,7 @@ def run(step: Step, u: torch.Tensor, state: State, record: tuple[str, ...] = (),
     chunks = _time_chunks(T, progress)
     # the event rate of the last run of this kernel sizes the event buffers (no regrowth)
     rate = _EVENT_RATE.get(mod.__name__)
-    ev_parts: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in range(threads)]
+    ev_parts: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in range(nchunk)]
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -411,25 +419,40 @@ def run(step: Step, u: torch.Tensor, state: State, record: tuple[str, ...] = (),
             RECc = RECn[:, t0:t1]
             SPKc = SPKn[t0:t1] if dense is not None else SPKn
 
-            def work(k: int, t0=t0, t1=t1, RECc=RECc, SPKc=SPKc) -> None:
-                ev_parts[k].append(_run_blocks(mod.kernel, int(bounds[k]), int(bounds[k + 1]),
-                                               t1 - t0, scalar(dt), U, uo + t0 * ut, ut, um,
-                                               Pn, ps, Xn, Rn, RECc, recv, SPKc, precise, rtol,
-                                               atol, max_steps, t0, step, names, dtype, rate))
+            todo = iter(range(nchunk))  # next() of a range iterator is atomic under the GIL
 
-            try:
-                _parallel(work, threads)
-            except _BadInput as err:  # the message of every back end: count and first place
-                check_finite_input(u)
-                raise ValueError(str(err)) from None
+            failed: dict[int, BaseException] = {}
+
+            def work(_k: int, t0=t0, t1=t1, RECc=RECc, SPKc=SPKc, todo=todo,
+                     failed=failed) -> None:
+                for c in todo:
+                    if failed:  # runs are taken in order: every lower one has started
+                        return
+                    try:
+                        ev_parts[c].append(_run_blocks(
+                            mod.kernel, int(bounds[c]), int(bounds[c + 1]), t1 - t0,
+                            scalar(dt), U, uo + t0 * ut, ut, um, Pn, ps, Xn, Rn, RECc, recv,
+                            SPKc, precise, rtol, atol, max_steps, t0, step, names, dtype,
+                            rate))
+                    except BaseException as err:  # noqa: BLE001 - raised below
+                        failed[c] = err
+
+            _parallel(work, threads)
+            if failed:  # the first run of blocks that failed: the same error every time
+                first = failed[min(failed)]
+                if isinstance(first, _BadInput):  # the message of every back end
+                    check_finite_input(u)
+                    raise ValueError(str(first)) from None
+                raise first
             if bar is not None:
                 bar.update(t1 - t0)
     finally:
         if bar is not None:
             bar.close()
-    # each thread's events, chunk after chunk, are in (step, element) order, and the
-    # threads hold increasing ranges of elements: interleaved by step, they are in order
-    parts = [p for thread in ev_parts for p in thread]
+    # each run of blocks gives its events, time chunk after time chunk, in (step, element)
+    # order, and the runs hold increasing ranges of elements: interleaved by step, they
+    # are in order
+    parts = [p for run_ in ev_parts for p in run_]
     merged = merge_runs(parts, T) if parts else (np.zeros(0, np.int32), np.zeros(0, np.int32),
                                                  np.zeros(0, scalar))
     ev = Events(*merged, ordered=True)

@@ -44,12 +44,14 @@ BLOCK = 256
 assert BLOCK % 64 == 0, "the flag scan reads 64 elements per word"
 #: the most spike rounds of one element within one step (precise spikes)
 MAX_ROUNDS = 10_000
+#: adaptive integration: elements whose sub-steps advance side by side (``_lanes``)
+LANES = 8
 #: decorator of the small helpers: inlined by numba, so the kernel is one straight loop body.
 #: ``error_model="numpy"`` everywhere: division by zero gives inf/NaN as in torch (caught by
 #: the divergence check) instead of a per-division test that stops vectorisation
 _INLINE = '@njit(inline="always", cache=True, error_model="numpy")'
 #: kernel source version: bump when the templates change (new cache files)
-VERSION = 7
+VERSION = 8
 
 #: constants of the flag scan (pass 2 of fixed-step kernels): the non-zero flags of 64
 #: elements packed into one word (``_PACK`` gathers the low bit of each byte of a word into
@@ -244,6 +246,7 @@ def generate(spec: Spec) -> str:
         f"NV = {n}",
         f"NP = {len(ir.params)}",
         f"BLOCK = {BLOCK}",
+        f"LANES = {LANES}",
         f"SPIKING = {ir.spiking}",
         f"CROSSING_ONLY = {ir.crossing_only}",
         *_FLAG_SCAN_CONSTANTS,
@@ -487,6 +490,10 @@ def _kernel(spec: Spec, xs: list[str]) -> list[str]:
     xt = _tup(xs)
     unpack = f"{X}," if n == 1 else X
     adaptive = spec.method == "adaptive"
+    # first stage of an adaptive step = last stage of the previous one (the same derivative,
+    # bitwise) where the state is stored unrounded and the input moves nothing by a jump
+    fsal = (adaptive and spec.dtype == torch.float64
+            and all(ir.jump[x].op == "var" and ir.jump[x].args[0] == x for x in ir.states))
     o: list[str] = []
     # declared plausible ranges by variable index (finite ends only)
     ranges = {k: ir.ranges[name] for k, name in enumerate(ir.states) if name in ir.ranges}
@@ -506,11 +513,20 @@ def _kernel(spec: Spec, xs: list[str]) -> list[str]:
     def fail(level: int, status: str) -> None:
         emit(level, f"info[0] = {status}", "info[2] = t", "info[3] = m", "return")
 
-    def adaptive_call(level: int, h: str, clamped: str, detect: str) -> None:
+    def adaptive_call(level: int, h: str, clamped: str, detect: str,
+                      first: str | None = None) -> None:
         # the budget of sub-steps is per element and step, over its rounds
-        emit(level, f"y, s, hit, dcr, st, nit = _adaptive({xt}, u, {h}, P, mp, {clamped}, "
-                    f"{detect}, rtol, atol, max_steps - used, dt, weps)",
-             "used += nit", "if st != 0:")
+        call = (f"y, s, hit, dcr, st, nit = _adaptive({xt}, u, {h}, P, mp, {clamped}, "
+                f"{detect}, rtol, atol, max_steps - used, dt, weps)")
+        if first is None:
+            emit(level, call)
+        else:  # the free advance over the whole step, done for the queue by _lanes
+            emit(level, f"if {first}:")
+            emit(level + 1, f"y = {_tup([f'OY[{k}, pq]' for k in range(n)])}",
+                 "s = OS[pq]", "hit = OH[pq]", "dcr = OD[pq]", "st = OT[pq]", "nit = ON[pq]")
+            emit(level, "else:")
+            emit(level + 1, call)
+        emit(level, "used += nit", "if st != 0:")
         fail(level + 1, "st")
 
     def general(L: int) -> None:
@@ -521,7 +537,7 @@ def _kernel(spec: Spec, xs: list[str]) -> list[str]:
         if not ir.spiking:
             emit(L, f"{unpack} = _jump({X}, u, P, mp)")
             if adaptive:
-                adaptive_call(L, "dt", "False", "False")
+                adaptive_call(L, "dt", "False", "False", "pq >= 0")
             else:
                 emit(L, f"y = _adv({xt}, u, dt, P, mp, False, dt)")
             emit(L, *[f"{x} = _F(y[{k}])" for k, x in enumerate(xs)], "nsp = 0")
@@ -547,7 +563,7 @@ def _kernel(spec: Spec, xs: list[str]) -> list[str]:
             # 2. free segment with threshold detection
             E = ", ".join(f"e{k}" for k in range(n))
             if adaptive:
-                adaptive_call(W, "left", "False", "allowed")
+                adaptive_call(W, "left", "False", "allowed", "rounds == 1 and pq >= 0")
                 emit(W, "s = _F(s)", *[f"e{k} = _F(y[{k}])" for k in range(n)])
             else:
                 emit(W, f"y = _adv({xt}, u, left, P, mp, False, dt)",
@@ -573,6 +589,9 @@ def _kernel(spec: Spec, xs: list[str]) -> list[str]:
                  "if not left > zero:", "    break")
             emit(L, "R[m] = r")
         emit(L, *[f"X[{k}, m] = {x}" for k, x in enumerate(xs)], *check(xs, xs))
+        if fsal:  # the first stage of the next step's trial
+            emit(L, f"fz = _f({X}, _W(u), P, mp)",
+                 *[f"FS[{k}, m - b0 * BLOCK] = fz[{k}]" for k in range(n)])
         emit(L, "if dense:", "    SPK[t, m] = nsp")
 
     emit(0, '@njit(nogil=True, cache=True, error_model="numpy")',
@@ -594,11 +613,21 @@ def _kernel(spec: Spec, xs: list[str]) -> list[str]:
          "P = PB if ps == 0 else PG",
          "grid = not precise",
          "n_el = min(M, b1 * BLOCK) - b0 * BLOCK",
+         *([f"FS = np.empty(({n}, n_el))", "e0u = np.uint64(b0 * BLOCK)", "tf = info[5]"]
+           if fsal else []),
+         *([f"XI = np.empty(({n}, n_el))", f"OY = np.empty(({n}, n_el))",
+            "Q = np.empty(n_el, np.int64)", "PQ = np.empty(n_el, np.int64)",
+            "UI = np.empty(n_el)", "MI = np.empty(n_el, np.int64)",
+            "DI = np.empty(n_el, np.bool_)", "OS = np.empty(n_el)",
+            "OH = np.empty(n_el, np.bool_)", "OD = np.empty(n_el)",
+            "OT = np.empty(n_el, np.int64)", "ON = np.empty(n_el, np.int64)"]
+           if adaptive else []),
          # time outside, blocks inside: the input streams row by row and the events of
          # this call come out in (step, element) order
          "for t in range(info[5], T):")
     emit(2, "if cap - nev < n_el:",
          f"    info[0] = {EV_FULL}", "    info[1] = nev", "    info[5] = t", "    return",
+         *(["nq = 0", "badall = False"] if adaptive else []),
          "for blk in range(b0, b1):")
     emit(3, "lo = blk * BLOCK", "hi = min(lo + BLOCK, M)", "nb = hi - lo", "po = lo * ps",
          "bad = False")
@@ -607,82 +636,137 @@ def _kernel(spec: Spec, xs: list[str]) -> list[str]:
     # negative-index wraparound, whose selects would turn the contiguous loads and
     # stores into gathers (the compiler versions the input's loads on um == 1)
     emit(B, "ubu = np.uint64(uo + t * ut + lo * um)", "umu = np.uint64(um)",
-         "lou = np.uint64(lo)", "pou = np.uint64(po)",
-         "for j in range(np.uint64(nb)):")
-    L = B + 1
-    emit(L, "m = lou + j", "mp = pou + j", "u = U[ubu + j * umu]", "bad |= (u - u) != zero",
-         *[f"o{k} = X[{k}, m]" for k in range(n)],
-         *[f"{x} = o{k}" for k, x in enumerate(xs)])
-    if ir.spiking and ir.crossing_only:
-        emit(L, f"below = _d({X}, P, mp) <= 0")
-    emit(L, f"{unpack} = _jump({X}, u, P, mp)")
-    full = "_full0" if spec.method == "exact" else "_adv"
-    args = f"{X}, u, P, mp" if spec.method == "exact" else f"{xt}, u, dt, P, mp, False, dt"
-    ys = [f"y[{k}]" for k in range(n)]
-    if adaptive:
-        _adaptive_trial(emit, L, ir, xs, check)
-    elif ir.spiking:
-        emit(L, f"y = {full}({args})")
-        # bitwise operators and selects only: no branch in the vectorised loop
-        emit(L, f"d = _d({', '.join(ys)}, P, mp)", "free = R[m] <= zero",
-             "spk = (d > 0)" + (" & below" if ir.crossing_only else ""),
-             f"z = _reset({', '.join(ys)}, P, mp)",
-             "c0 = free & (not spk)", "c1 = free & spk & grid",
-             "FL[j] = 2 - 2 * np.int8(c0) - np.int8(c1)")
-        for k in range(n):
-            emit(L, f"s{k} = y[{k}] if c0 else (z[{k}] if c1 else o{k})", f"X[{k}, m] = s{k}")
-        emit(L, *check(ys, [f"s{k}" for k in range(n)]))
+         "lou = np.uint64(lo)", "pou = np.uint64(po)")
+
+    def pass1(B: int, fs: str | None) -> None:
+        emit(B, "for j in range(np.uint64(nb)):")
+        L = B + 1
+        emit(L, "m = lou + j", "mp = pou + j", "u = U[ubu + j * umu]",
+             "bad |= (u - u) != zero", *[f"o{k} = X[{k}, m]" for k in range(n)],
+             *[f"{x} = o{k}" for k, x in enumerate(xs)])
+        if ir.spiking and ir.crossing_only:
+            emit(L, f"below = _d({X}, P, mp) <= 0")
+        emit(L, f"{unpack} = _jump({X}, u, P, mp)")
+        if adaptive:
+            _adaptive_trial(emit, L, ir, xs, check, fs)
+            return
+        pass1_fixed(L)
+
+    def pass1_fixed(L: int) -> None:
+        full = "_full0" if spec.method == "exact" else "_adv"
+        args = f"{X}, u, P, mp" if spec.method == "exact" else f"{xt}, u, dt, P, mp, False, dt"
+        ys = [f"y[{k}]" for k in range(n)]
+        if ir.spiking:
+            emit(L, f"y = {full}({args})")
+            # bitwise operators and selects only: no branch in the vectorised loop
+            emit(L, f"d = _d({', '.join(ys)}, P, mp)", "free = R[m] <= zero",
+                 "spk = (d > 0)" + (" & below" if ir.crossing_only else ""),
+                 f"z = _reset({', '.join(ys)}, P, mp)",
+                 "c0 = free & (not spk)", "c1 = free & spk & grid",
+                 "FL[j] = 2 - 2 * np.int8(c0) - np.int8(c1)")
+            for k in range(n):
+                emit(L, f"s{k} = y[{k}] if c0 else (z[{k}] if c1 else o{k})",
+                     f"X[{k}, m] = s{k}")
+            emit(L, *check(ys, [f"s{k}" for k in range(n)]))
+        else:
+            emit(L, f"y = {full}({args})", *[f"s{k} = _F(y[{k}])" for k in range(n)],
+                 *[f"X[{k}, m] = s{k}" for k in range(n)],
+                 *check(ys, [f"s{k}" for k in range(n)]))
+
+    if fsal:
+        # the derivative at the end of the last step is the first stage of this one where
+        # the block's input is the same (bitwise) as in the last step of this call; else
+        # a small loop evaluates it first (one trial loop: it is the costly one to compile)
+        emit(B, "reuse = t > tf", "if reuse and ut != 0:")
+        emit(B + 1, "for j in range(nb):")
+        emit(B + 2, "if U[uo + t * ut + (lo + j) * um] != U[uo + (t - 1) * ut + (lo + j) * um]:",
+             "    reuse = False", "    break")
+        emit(B, "if not reuse:")
+        emit(B + 1, "for j in range(np.uint64(nb)):")
+        emit(B + 2, "m = lou + j", "mp = pou + j", "mf = m - e0u",
+             f"fz = _f({', '.join(f'_W(X[{k}, m])' for k in range(n))}, "
+             "_W(U[ubu + j * umu]), P, mp)", *[f"FS[{k}, mf] = fz[{k}]" for k in range(n)])
+        pass1(B, "reuse")
     else:
-        emit(L, f"y = {full}({args})", *[f"s{k} = _F(y[{k}])" for k in range(n)],
-             *[f"X[{k}, m] = s{k}" for k in range(n)],
-             *check(ys, [f"s{k}" for k in range(n)]))
-    # pass 2: spikes and the general path
-    if ir.spiking or adaptive:
-        # the flagged elements (spike or general path) in order, 64 flags per word
+        pass1(B, None)
+
+    def checks_and_records(B: int) -> None:
+        # non-finite input or state: find the first culprit
+        emit(B, "if bad:")
+        emit(B + 1, "for j in range(nb):")
+        emit(B + 2, "m = lo + j", "u = U[uo + t * ut + m * um]", "if not math.isfinite(u):")
+        fail(B + 3, str(BAD_INPUT))
+        emit(B + 1, "for j in range(nb):")
+        emit(B + 2, "m = lo + j")
+        for k in range(n):
+            # the state is written in place: the caller reads the value from X
+            emit(B + 2, f"if not math.isfinite(X[{k}, m]):")
+            emit(B + 3, f"info[4] = {k}")
+            fail(B + 3, str(DIVERGED))
+            cond = [f"X[{k}, m] {op} _F({b!r})" for op, b in zip(("<", ">"), ranges.get(k, ()),
+                                                                     strict=False)
+                    if math.isfinite(b)]
+            if cond:
+                emit(B + 2, f"if {' or '.join(cond)}:")
+                emit(B + 3, f"info[4] = {k}")
+                fail(B + 3, str(OUT_OF_RANGE))
+        # records
+        emit(B, "for q in range(nrec):")
+        emit(B + 1, "k = recv[q]")
+        emit(B + 1, f"if k < {n}:")
+        emit(B + 2, "for j in range(nb):", "    REC[q, t, lo + j] = X[k, lo + j]")
+        if ir.spiking:
+            emit(B + 1, "else:")
+            emit(B + 2, "for j in range(nb):", "    REC[q, t, lo + j] = R[lo + j]")
+
+    def flag_scan(body: list[str]) -> None:
+        """Visit the flagged elements of the block in order (64 flags per word): j, fl."""
         emit(B, "for g in range((nb + 63) >> 6):")
         emit(B + 1, "mk = np.uint64(0)", "for q in range(8):",
              "    w = FLW[g * 8 + q]",
              "    mk |= ((((w | (w >> _U1)) & _L01) * _PACK) >> _U56) << (_U8 * np.uint64(q))",
              "while mk != 0:")
-        G = B + 2
-        emit(G, "low = mk & (~mk + _U1)", "mk ^= low",
-             "j = g * 64 + _DBT[(low * _DEB) >> _U58]", "if j >= nb:", "    break")
-        emit(G, "fl = FL[j]", "if fl == 0:", "    continue", "m = lo + j", "mp = po + j")
-        if not adaptive:
-            emit(G, "if fl == 1:")
-            # room for one event per element was checked at the start of the step
-            emit(G + 1, "EVT[nev] = t", "EVM[nev] = m", "EVS[nev] = dt", "nev += 1",
-                 f"R[m] = P[{len(ir.params)}, mp]", "if dense:", "    SPK[t, m] = 1",
-                 "continue")
-        emit(G, "u = U[uo + t * ut + m * um]")
-        general(G)
-    # non-finite input or state: find the first culprit
-    emit(B, "if bad:")
-    emit(B + 1, "for j in range(nb):")
-    emit(B + 2, "m = lo + j", "u = U[uo + t * ut + m * um]", "if not math.isfinite(u):")
-    fail(B + 3, str(BAD_INPUT))
-    emit(B + 1, "for j in range(nb):")
-    emit(B + 2, "m = lo + j")
-    for k in range(n):
-        # the state is written in place: the caller reads the value from X
-        emit(B + 2, f"if not math.isfinite(X[{k}, m]):")
-        emit(B + 3, f"info[4] = {k}")
-        fail(B + 3, str(DIVERGED))
-        cond = [f"X[{k}, m] {op} _F({b!r})" for op, b in zip(("<", ">"), ranges.get(k, ()),
-                                                                 strict=False)
-                if math.isfinite(b)]
-        if cond:
-            emit(B + 2, f"if {' or '.join(cond)}:")
-            emit(B + 3, f"info[4] = {k}")
-            fail(B + 3, str(OUT_OF_RANGE))
-    # records
-    emit(B, "for q in range(nrec):")
-    emit(B + 1, "k = recv[q]")
-    emit(B + 1, f"if k < {n}:")
-    emit(B + 2, "for j in range(nb):", "    REC[q, t, lo + j] = X[k, lo + j]")
-    if ir.spiking:
-        emit(B + 1, "else:")
-        emit(B + 2, "for j in range(nb):", "    REC[q, t, lo + j] = R[lo + j]")
+        emit(B + 2, "low = mk & (~mk + _U1)", "mk ^= low",
+             "j = g * 64 + _DBT[(low * _DEB) >> _U58]", "if j >= nb:", "    break",
+             "fl = FL[j]", "if fl == 0:", "    continue", *body)
+
+    if adaptive:
+        # the flagged elements of all blocks wait in a queue until the step's pass 1 is
+        # done; their free advances over the step then run side by side (_lanes), and
+        # the general path takes each (element order: the events stay in order), then
+        # the checks and the records follow
+        flag_scan(["Q[nq] = lo + j", "nq += 1"])
+        emit(B, "badall |= bad")
+        emit(2, "npq = 0", "for q in range(nq):")
+        emit(3, "m = Q[q]", "mp = m * ps", "u = U[uo + t * ut + m * um]",
+             *[f"{x} = X[{k}, m]" for k, x in enumerate(xs)])
+        if ir.spiking:
+            emit(3, "if R[m] > zero:", "    PQ[q] = -1", "    continue",
+                 f"allowed = _d({X}, P, mp) <= 0" if ir.crossing_only else "allowed = True")
+        emit(3, f"{unpack} = _jump({X}, u, P, mp)",
+             *[f"XI[{k}, npq] = _W({x})" for k, x in enumerate(xs)],
+             "UI[npq] = _W(u)", "MI[npq] = mp",
+             "DI[npq] = " + ("allowed" if ir.spiking else "False"),
+             "PQ[q] = npq", "npq += 1")
+        emit(2, "_lanes(XI, UI, MI, DI, npq, P, rtol, atol, max_steps, dt, weps,",
+             "       OY, OS, OH, OD, OT, ON)",
+             "bad = badall", "for q in range(nq):")
+        emit(3, "m = Q[q]", "mp = m * ps", "pq = PQ[q]", "u = U[uo + t * ut + m * um]")
+        general(3)
+        emit(2, "for blk in range(b0, b1):")
+        emit(3, "lo = blk * BLOCK", "hi = min(lo + BLOCK, M)", "nb = hi - lo")
+        checks_and_records(3)
+    else:
+        if ir.spiking:
+            # pass 2: the spikes and the general path for the flagged elements
+            body = ["m = lo + j", "mp = po + j", "if fl == 1:",
+                    # room for one event per element was checked at the start of the step
+                    "    EVT[nev] = t", "    EVM[nev] = m", "    EVS[nev] = dt",
+                    "    nev += 1", f"    R[m] = P[{len(ir.params)}, mp]", "    if dense:",
+                    "        SPK[t, m] = 1", "    continue", "u = U[uo + t * ut + m * um]"]
+            flag_scan(body)
+            general(B + 2)
+        checks_and_records(B)
     emit(1, "info[1] = nev")
     o.append("")
     if spec.method == "exact" and ir.spiking:
@@ -692,19 +776,30 @@ def _kernel(spec: Spec, xs: list[str]) -> list[str]:
     return o
 
 
-def _adaptive_trial(emit, L: int, ir: ModelIR, xs: list[str], check) -> None:
+def _adaptive_trial(emit, L: int, ir: ModelIR, xs: list[str], check,
+                    fs: str | None = None) -> None:
     """Pass 1 of adaptive integration: the first trial of the general path (one
     Dormand-Prince step over dt from the free state), vectorised. An element whose trial
     is accepted, with no threshold crossing at either end, is done: the general path would
     compute the same operations and stop there. The others (refractory, rejected, a
-    crossing) take the general path from their saved state (flag 2)."""
+    crossing) take the general path from their saved state (flag 2).
+
+    ``fs="reuse"``: the first stage is read from ``FS`` (the derivative at the element's
+    state and input, left there by the last step's trial, the general path, or the small
+    loop that evaluates it afresh) and the trial's last stage is stored there for the next
+    step (first same as last)."""
     n = len(xs)
     w = [f"w{k}" for k in range(n)]
     W = ", ".join(w)
-    emit(L, *[f"{wk} = _W({x})" for wk, x in zip(w, xs, strict=True)], "uu = _W(u)",
-         f"f0 = _f({W}, uu, P, mp)",
+    emit(L, *[f"{wk} = _W({x})" for wk, x in zip(w, xs, strict=True)], "uu = _W(u)")
+    if fs is not None:
+        emit(L, "mf = m - e0u")
+    emit(L, "f0 = " + (_tup([f"FS[{k}, mf]" for k in range(n)]) if fs == "reuse"
+                       else f"_f({W}, uu, P, mp)"),
          f"yn, fn, err = _dopri_v({_tup(w)}, f0, uu, _W(dt), P, mp, False)",
          f"nrm = _norm_v(err, {_tup(w)}, yn, rtol, atol)", "ok = nrm <= 1.0")
+    if fs is not None:  # flagged elements: the general path stores its own
+        emit(L, *[f"FS[{k}, mf] = fn[{k}]" for k in range(n)])
     if ir.spiking:
         yn = ", ".join(f"yn[{k}]" for k in range(n))
         emit(L, f"ok = ok & (R[m] <= zero) & (_d({W}, P, mp) <= 0) & (_d({yn}, P, mp) <= 0)")
@@ -761,6 +856,8 @@ def _adaptive_fn(spec: Spec, xs: list[str]) -> list[str]:
         "        if d > 0:",
         "            return y, 0.0, True, d, 0, 0",
         "    f = _F_any(y, uu, P, mp, clamped)",
+        "    ka = 0.0",
+        "    qa = 1.0",
         "    for it in range(max_steps):",
         "        remaining = h - s",
         "        last = k >= remaining",
@@ -773,12 +870,16 @@ def _adaptive_fn(spec: Spec, xs: list[str]) -> list[str]:
         "            if dn > 0:",
         "                sh, yh = _locate_adaptive(y, f, uu, kk, dn, P, mp, clamped, weps)",
         "                return yh, s + sh, True, dn, 0, it + 1",
+        "        q = max(nrm, 1e-10) ** -0.2",
+        "        fac = min(max(0.9 * q, 0.2), 5.0)",
         "        if accept:",
         "            y = yn",
         "            f = fn",
         "            s = h if last else s + kk",
-        "        fac = 0.9 * max(nrm, 1e-10) ** -0.2",
-        "        fac = min(max(fac, 0.2), 5.0)",
+        "            if ka > 0:",
+        "                fac = min(fac, min(max(0.9 * (kk / ka) * (q * q / qa), 0.2), 5.0))",
+        "            ka = kk",
+        "            qa = q",
         "        k = kk * fac",
         "        if not s < h:",
         "            return y, h, False, 0.0, 0, it + 1",
@@ -803,7 +904,157 @@ def _adaptive_fn(spec: Spec, xs: list[str]) -> list[str]:
         "    ys, fs, _e = _dopri(y0, f0, u, s, P, mp, clamped)",
         "    return s, ys",
         "",
-    ]
+    ] + _lanes_fn(xs)
+
+
+def _lanes_fn(xs: list[str]) -> list[str]:
+    """``_lanes``: :func:`_adaptive` over dt (free, with detection where asked) for many
+    elements at once. Up to ``LANES`` of them take their sub-steps side by side: the
+    Dormand-Prince trials of all live lanes are one loop without dependences between its
+    iterations, which the compiler vectorises (one element's sub-step alone is a chain of
+    dependent ``exp`` calls and divisions, ~200 ns for AdEx); then each lane's controller
+    runs as in ``_adaptive``, with the same operations in the same order: the same
+    results. A lane whose element is done takes the next one; the live lanes stay packed
+    at the front.
+
+    The lanes' state is one array ``LA`` (rows: state, derivative, s, k, last accepted
+    k and its ``err^-1/5``, input) and the trials write only ``TR`` (rows: new state, new
+    derivative, k, error norm): two arrays, so the vectoriser's overlap checks are few.
+    Each lane has its element's parameters in a column of ``LP``: a gather from ``P`` in
+    the trial loop would keep it from being vectorised.
+    """
+    n = len(xs)
+    iy, i_f = 0, n
+    iS, iK, iKA, iEA, iU = 2 * n, 2 * n + 1, 2 * n + 2, 2 * n + 3, 2 * n + 4
+    rn, rf, rk, rnrm = 0, n, 2 * n, 2 * n + 1
+
+    def tup(arr: str, row: int, col: str) -> str:
+        return _tup([f"{arr}[{row + v}, {col}]" for v in range(n)])
+
+    def args(arr: str, row: int, col: str) -> str:
+        return ", ".join(f"{arr}[{row + v}, {col}]" for v in range(n))
+
+    def out(y: str, s_: str, hit: str, d: str, st: str, nit: str, ind: str) -> list[str]:
+        return [ind + ln for ln in [f"OY[{v}, q] = {y}[{v}]" for v in range(n)] + [
+            f"OS[q] = {s_}", f"OH[q] = {hit}", f"OD[q] = {d}", f"OT[q] = {st}",
+            f"ON[q] = {nit}"]]
+
+    I4, I5 = " " * 16, " " * 20
+    o = ['@njit(cache=True, error_model="numpy")',
+         "def _lanes(XI, UI, MI, DI, nq, P, rtol, atol, max_steps, dt, weps,",
+         "           OY, OS, OH, OD, OT, ON):",
+         '    """Element q < nq: _adaptive(XI[:, q], UI[q], dt, P, MI[q], False, DI[q], ...)',
+         '    into OY[:, q], OS[q], OH[q], OD[q], OT[q], ON[q] (float64 inputs)."""',
+         f"    LA = np.empty(({2 * n + 5}, LANES))",
+         f"    TR = np.empty(({2 * n + 2}, LANES))",
+         "    LM = np.empty(LANES, np.int64)",
+         "    LIT = np.empty(LANES, np.int64)",
+         "    LQ = np.empty(LANES, np.int64)",
+         "    LP = np.empty((P.shape[0], LANES), P.dtype)",
+         "    h = _W(dt)",
+         "    tiny = 16.0 * weps * dt",
+         "    nxt = 0",
+         "    live = 0",
+         "    while True:",
+         # fill the free lanes (an element above threshold at the start is done at once)
+         "        while live < LANES and nxt < nq:",
+         "            q = nxt",
+         "            nxt += 1",
+         f"            y = {_tup([f'XI[{v}, q]' for v in range(n)])}",
+         "            mp = MI[q]",
+         "            if DI[q]:",
+         f"                d = _d({', '.join(f'y[{v}]' for v in range(n))}, P, mp)",
+         "                if d > 0:",
+         *out("y", "0.0", "True", "d", "0", "0", I5),
+         "                    continue",
+         "            if max_steps <= 0:",
+         *out("y", "0.0", "False", "0.0", str(MAX_STEPS), "0", I4),
+         "                continue",
+         "            l = live",
+         "            live += 1",
+         f"            f = _f({', '.join(f'y[{v}]' for v in range(n))}, UI[q], P, mp)",
+         *[f"            LA[{iy + v}, l] = y[{v}]" for v in range(n)],
+         *[f"            LA[{i_f + v}, l] = f[{v}]" for v in range(n)],
+         f"            LA[{iS}, l] = 0.0", f"            LA[{iK}, l] = h",
+         f"            LA[{iKA}, l] = 0.0", f"            LA[{iEA}, l] = 1.0",
+         f"            LA[{iU}, l] = UI[q]", "            LM[l] = mp",
+         "            LIT[l] = 0", "            LQ[l] = q",
+         "            for r in range(P.shape[0]):",
+         "                LP[r, l] = P[r, mp]",
+         "        if live == 0:",
+         "            return",
+         # the trials of all live lanes: no dependence between iterations; unsigned
+         # indices (no negative-index selects in the way of the vectoriser)
+         "        for l in range(np.uint64(live)):",
+         f"            rem = h - LA[{iS}, l]",
+         f"            kk = rem if LA[{iK}, l] >= rem else LA[{iK}, l]",
+         f"            x = {tup('LA', iy, 'l')}",
+         f"            yn, fn, err = _dopri_v(x, {tup('LA', i_f, 'l')}, LA[{iU}, l], kk, LP,"
+         " l, False)",
+         f"            TR[{rnrm}, l] = _norm_v(err, x, yn, rtol, atol)",
+         *[f"            TR[{rn + v}, l] = yn[{v}]" for v in range(n)],
+         *[f"            TR[{rf + v}, l] = fn[{v}]" for v in range(n)],
+         f"            TR[{rk}, l] = kk",
+         # each lane's controller, as in _adaptive
+         "        l = 0",
+         "        while l < live:",
+         "            q = LQ[l]",
+         f"            kk = TR[{rk}, l]",
+         f"            nrm = TR[{rnrm}, l]",
+         f"            last = LA[{iK}, l] >= h - LA[{iS}, l]",
+         "            it = LIT[l]",
+         "            LIT[l] = it + 1",
+         "            accept = nrm <= 1.0",
+         "            done = False",
+         "            if accept and DI[q]:",
+         f"                dn = _d({args('TR', rn, 'l')}, P, LM[l])",
+         "                if dn > 0:",
+         f"                    sh, yh = _locate_adaptive({tup('LA', iy, 'l')}, "
+         f"{tup('LA', i_f, 'l')}, LA[{iU}, l], kk, dn, P, LM[l], False, weps)",
+         *out("yh", f"LA[{iS}, l] + sh", "True", "dn", "0", "it + 1", I5),
+         "                    done = True",
+         "            if not done:",
+         "                qn = max(nrm, 1e-10) ** -0.2",
+         "                fac = min(max(0.9 * qn, 0.2), 5.0)",
+         "                if accept:",
+         *[f"                    LA[{iy + v}, l] = TR[{rn + v}, l]" for v in range(n)],
+         *[f"                    LA[{i_f + v}, l] = TR[{rf + v}, l]" for v in range(n)],
+         f"                    LA[{iS}, l] = h if last else LA[{iS}, l] + kk",
+         f"                    if LA[{iKA}, l] > 0:",
+         f"                        fac = min(fac, min(max(0.9 * (kk / LA[{iKA}, l]) * "
+         f"(qn * qn / LA[{iEA}, l]), 0.2), 5.0))",
+         f"                    LA[{iKA}, l] = kk",
+         f"                    LA[{iEA}, l] = qn",
+         f"                LA[{iK}, l] = kk * fac",
+         f"                if not LA[{iS}, l] < h:",
+         *out(tup("LA", iy, "l"), "h", "False", "0.0", "0", "it + 1", I5),
+         "                    done = True",
+         f"                elif LA[{iK}, l] < tiny:",
+         *out(tup("LA", iy, "l"), f"LA[{iS}, l]", "False", "0.0", str(TOO_SMALL), "it + 1",
+              I5),
+         "                    done = True",
+         "                elif it + 1 >= max_steps:",
+         *out(tup("LA", iy, "l"), f"LA[{iS}, l]", "False", "0.0", str(MAX_STEPS),
+              "max(max_steps, 0)", I5),
+         "                    done = True",
+         "            if not done:",
+         "                l += 1",
+         "                continue",
+         # the last live lane moves here (its controller has not run yet in this round)
+         "            live -= 1",
+         "            if l < live:",
+         f"                for r in range({2 * n + 5}):",
+         "                    LA[r, l] = LA[r, live]",
+         f"                for r in range({2 * n + 2}):",
+         "                    TR[r, l] = TR[r, live]",
+         "                LM[l] = LM[live]",
+         "                LIT[l] = LIT[live]",
+         "                LQ[l] = LQ[live]",
+         "                for r in range(P.shape[0]):",
+         "                    LP[r, l] = LP[r, live]",
+         "",
+         ""]
+    return o
 
 
 # -- compiling and caching -----------------------------------------------------------------
