@@ -439,8 +439,23 @@ def test_adaptive_lanes_equal_one_element_at_a_time():
     DI = rng.uniform(size=nq) < 0.8
     out = (np.empty((2, nq)), np.empty(nq), np.empty(nq, bool), np.empty(nq),
            np.empty(nq, np.int64), np.empty(nq, np.int64))
+    lanes = (np.empty((9, C.LANES)), np.empty((6, C.LANES)), np.empty(C.LANES, np.int64),
+             np.empty(C.LANES, np.int64), np.empty(C.LANES, np.int64),
+             np.empty((P.shape[0], C.LANES)))
     eps = float(np.finfo(np.float64).eps)
-    mod._lanes(XI, UI, MI, DI, nq, P, 1e-6, 1e-9, 5000, 1e-4, eps, *out)
+    # the jobs wait in the ring JQ; the lanes run while any is live (minlive 1) and
+    # report the finished ones as they come
+    JQ = np.arange(nq, dtype=np.int64)
+    JS = np.array([0, nq, 0], np.int64)
+    DN = np.empty(nq + C.LANES, np.int64)
+    finished = []
+    while True:
+        nd = mod._lanes(XI, UI, MI, DI, JQ, JS, P, 1e-6, 1e-9, 5000, 1e-4, eps, *out, *lanes,
+                        DN, 1)
+        if nd == 0:
+            break
+        finished += DN[:nd].tolist()
+    assert sorted(finished) == list(range(nq)) and JS[2] == 0
     OY, OS, OH, OD, OT, ON = out
     assert ON.sum() > 5 * nq and OH.any() and not OH.all()
     for q in range(nq):
@@ -450,6 +465,49 @@ def test_adaptive_lanes_equal_one_element_at_a_time():
         if hit:
             assert OD[q] == d
 
+
+def test_adaptive_frozen_elements_give_what_each_element_gives_alone():
+    """Flagged elements of an adaptive run wait frozen until the lanes are full, then catch
+    up step by step: in a population (full lanes), on two threads, and with an event
+    buffer too small for the run (the call stops at a step, every frozen element catches
+    up first, and it resumes), each element gives exactly what it gives alone (where the
+    lanes never fill): traces, dense spikes, spike times and final state, with a
+    refractory period and an input that changes every step."""
+    n, T = 512, 4000
+    model = ns.AdEx(t_ref=1e-3)
+    g = torch.Generator().manual_seed(5)
+    drive = 900.0 + 500.0 * torch.randn(T, n, generator=g, dtype=F64)
+    step = ns.discretise(model, 1e-4, "adaptive", rtol=1e-6)
+
+    def run(u: torch.Tensor, **kw) -> engine.EngineOutput:
+        return engine.run(step, u, model.initial_state((u.shape[1],), dtype=F64),
+                          record=("v", "w", "refrac"), dense=torch.uint8, **kw)
+
+    one = run(drive, threads=1)
+    ev = one.events
+    assert ev.step.size > 4096  # more than the smallest event buffer holds
+    key = ev.step.astype(np.int64) * n + ev.index
+    assert (np.diff(key) >= 0).all()  # in (step, element) order
+    for k in engine._EVENT_RATE:  # size the next buffers for no events at all
+        engine._EVENT_RATE[k] = 0.0
+    for other in (run(drive, threads=2), run(drive, threads=1)):
+        for a, b in zip(one.events[:3], other.events[:3], strict=True):
+            np.testing.assert_array_equal(a, b)
+        for name in ("v", "w", "refrac"):
+            torch.testing.assert_close(other.traces[name], one.traces[name], rtol=0, atol=0)
+        assert torch.equal(other.spikes, one.spikes)
+    for m in (0, 137, 300, 511):
+        alone = run(drive[:, m:m + 1])
+        for name in ("v", "w", "refrac"):
+            torch.testing.assert_close(alone.traces[name][:, 0], one.traces[name][:, m],
+                                       rtol=0, atol=0)
+            torch.testing.assert_close(alone.final_state[name][0], one.final_state[name][m],
+                                       rtol=0, atol=0)
+        assert torch.equal(alone.spikes[:, 0], one.spikes[:, m])
+        mine = ev.index == m
+        assert mine.sum() > 5
+        np.testing.assert_array_equal(alone.events.step, ev.step[mine])
+        np.testing.assert_array_equal(alone.events.offset, ev.offset[mine])
 
 def test_threads_split_into_runs_give_the_same_results():
     """Runs of blocks are taken by the threads as they come free: the spikes, their order

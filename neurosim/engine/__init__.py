@@ -433,7 +433,7 @@ def run(step: Step, u: torch.Tensor, state: State, record: tuple[str, ...] = (),
                             mod.kernel, int(bounds[c]), int(bounds[c + 1]), t1 - t0,
                             scalar(dt), U, uo + t0 * ut, ut, um, Pn, ps, Xn, Rn, RECc, recv,
                             SPKc, precise, rtol, atol, max_steps, t0, step, names, dtype,
-                            rate))
+                            rate, method == "adaptive"))
                     except BaseException as err:  # noqa: BLE001 - raised below
                         failed[c] = err
 
@@ -523,13 +523,16 @@ _EVENT_RATE: dict[str, float] = {}
 
 
 def _run_blocks(kernel, b0, b1, T, dt, U, uo, ut, um, P, ps, X, R, REC, recv, SPK, precise,
-                rtol, atol, max_steps, t0, step, names, dtype, rate=None):
+                rtol, atol, max_steps, t0, step, names, dtype, rate=None, adaptive=False):
     """Call the kernel on blocks b0..b1 over T steps, growing the event buffer as needed.
 
     The kernel stops at the start of a step when fewer slots than elements are left
     (it resumes there with a larger buffer); where one element can spike several times
-    in a step (precise spike times) and fills the buffer inside a step, the state of
-    these blocks is restored and the call runs again with twice the room.
+    in a step (precise spike times), or a frozen element of an adaptive kernel catches up
+    over several steps, and fills the buffer inside a step, the state of these blocks is
+    restored and the call runs again with twice the room. An adaptive kernel's events
+    come out of (step, element) order (frozen elements catch up later): they are sorted
+    here, stably (several spikes of one element in one step keep their order).
     """
     M = X.shape[1]
     lo, hi = b0 * C.BLOCK, min(M, b1 * C.BLOCK)
@@ -540,7 +543,8 @@ def _run_blocks(kernel, b0, b1, T, dt, U, uo, ut, um, P, ps, X, R, REC, recv, SP
     cap = max(4096, 2 * n_el, guess + n_el)
     evt, evm, evs = _event_buffers(cap, dtype)
     info = np.zeros(6, np.int64)
-    saved = (X[:, lo:hi].copy(), R[lo:hi].copy() if R.shape[0] else None) if precise else None
+    saved = ((X[:, lo:hi].copy(), R[lo:hi].copy() if R.shape[0] else None)
+             if precise or adaptive else None)
     while True:
         info[0] = 0
         kernel(b0, b1, T, dt, U, uo, ut, um, P, ps, X, R, REC, recv, SPK, evt, evm, evs, info,
@@ -565,9 +569,15 @@ def _run_blocks(kernel, b0, b1, T, dt, U, uo, ut, um, P, ps, X, R, REC, recv, SP
             continue
         _raise(status, info, step, names, t0, X)
     n = int(info[1])
+    evt, evm, evs = evt[:n], evm[:n], evs[:n]
+    if adaptive and n > 1:
+        key = evt.astype(np.int64) * M + evm
+        if (key[1:] < key[:-1]).any():
+            order = np.argsort(key, kind="stable")
+            evt, evm, evs = evt[order], evm[order], evs[order]
     if t0:
-        evt[:n] += t0
-    return evt[:n], evm[:n], evs[:n]
+        evt += t0
+    return evt, evm, evs
 
 
 def _event_buffers(cap: int, dtype: torch.dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -4,8 +4,9 @@ The kernel runs the whole time loop of a population whose elements are
 independent (neurons, batch entries, sweep samples). Time is the outer loop;
 each step visits the elements in blocks of :data:`BLOCK`, reading the input row
 as it lies in memory, updating the state in place and writing only what was
-asked for (spike events in (step, element) order, a dense raster, traces). Per
-element and step it
+asked for (spike events in (step, element) order — adaptive kernels let elements
+that wait for the lanes catch up later, and the caller sorts their events —, a
+dense raster, traces). Per element and step it
 does exactly what :meth:`neurosim.Step.with_events` does on tensors:
 
 1. crossing-only models note whether the element starts below threshold;
@@ -46,12 +47,15 @@ assert BLOCK % 64 == 0, "the flag scan reads 64 elements per word"
 MAX_ROUNDS = 10_000
 #: adaptive integration: elements whose sub-steps advance side by side (``_lanes``)
 LANES = 8
+#: adaptive integration: the most steps an element waits frozen for the lanes to fill
+#: before every frozen element is made to catch up
+MAXLAG = 32
 #: decorator of the small helpers: inlined by numba, so the kernel is one straight loop body.
 #: ``error_model="numpy"`` everywhere: division by zero gives inf/NaN as in torch (caught by
 #: the divergence check) instead of a per-division test that stops vectorisation
 _INLINE = '@njit(inline="always", cache=True, error_model="numpy")'
 #: kernel source version: bump when the templates change (new cache files)
-VERSION = 8
+VERSION = 9
 
 #: constants of the flag scan (pass 2 of fixed-step kernels): the non-zero flags of 64
 #: elements packed into one word (``_PACK`` gathers the low bit of each byte of a word into
@@ -247,6 +251,7 @@ def generate(spec: Spec) -> str:
         f"NP = {len(ir.params)}",
         f"BLOCK = {BLOCK}",
         f"LANES = {LANES}",
+        f"MAXLAG = {MAXLAG}",
         f"SPIKING = {ir.spiking}",
         f"CROSSING_ONLY = {ir.crossing_only}",
         *_FLAG_SCAN_CONSTANTS,
@@ -619,25 +624,40 @@ def _kernel(spec: Spec, xs: list[str]) -> list[str]:
             "if fast:", "    for m in range(b0 * BLOCK, b0 * BLOCK + n_el):",
             "        if R[m] > zero:", "            fast = False", "            break"]
            if ir.spiking and spec.method == "exact" else []),
-         *([f"FS = np.empty(({n}, n_el))", "e0u = np.uint64(b0 * BLOCK)", "tf = info[5]"]
-           if fsal else []),
+         *([f"FS = np.empty(({n}, n_el))", "tf = info[5]"] if fsal else []),
+         *(["e0u = np.uint64(b0 * BLOCK)"] if adaptive else []),
+         # adaptive: the jobs of frozen elements (by element offset e = m - b0 * BLOCK):
+         # input (XI, UI, MI, DI), result (OY, OS, OH, OD, OT, ON), step (JT, -1: not
+         # frozen), the ring of waiting jobs (JQ; JS = head, tail, live lanes), the lanes
          *([f"XI = np.empty(({n}, n_el))", f"OY = np.empty(({n}, n_el))",
-            "Q = np.empty(n_el, np.int64)", "PQ = np.empty(n_el, np.int64)",
+            "Q = np.empty(n_el, np.int64)", "JT = np.full(n_el, -1, np.int64)",
+            "JQ = np.empty(n_el, np.int64)", "JS = np.zeros(3, np.int64)",
+            "DN = np.empty(n_el + LANES, np.int64)",
             "UI = np.empty(n_el)", "MI = np.empty(n_el, np.int64)",
             "DI = np.empty(n_el, np.bool_)", "OS = np.empty(n_el)",
             "OH = np.empty(n_el, np.bool_)", "OD = np.empty(n_el)",
-            "OT = np.empty(n_el, np.int64)", "ON = np.empty(n_el, np.int64)"]
+            "OT = np.empty(n_el, np.int64)", "ON = np.empty(n_el, np.int64)",
+            f"LA = np.empty(({2 * n + 5}, LANES))", f"TR = np.empty(({2 * n + 2}, LANES))",
+            "LM = np.empty(LANES, np.int64)", "LIT = np.empty(LANES, np.int64)",
+            "LQ = np.empty(LANES, np.int64)", "LP = np.empty((P.shape[0], LANES), P.dtype)",
+            "nfrozen = 0", "tfirst = 0"]
            if adaptive else []),
          # time outside, blocks inside: the input streams row by row and the events of
-         # this call come out in (step, element) order
-         "for t in range(info[5], T):")
-    emit(2, "if cap - nev < n_el:",
-         f"    info[0] = {EV_FULL}", "    info[1] = nev", "    info[5] = t", "    return",
-         *(["nq = 0", "badall = False"] if adaptive else []),
-         "for blk in range(b0, b1):")
-    emit(3, "lo = blk * BLOCK", "hi = min(lo + BLOCK, M)", "nb = hi - lo", "po = lo * ps",
+         # this call come out in (step, element) order (adaptive: sorted by the caller)
+         "for tg in range(info[5], T):")
+    emit(2, "t = tg")
+    if adaptive:
+        # a call that runs out of room for events stops at the start of a step, after
+        # the frozen elements have caught up with the step before
+        emit(2, "full = cap - nev < n_el", "nq = 0", "badall = False", "if not full:")
+        B = 4
+    else:
+        emit(2, "if cap - nev < n_el:",
+             f"    info[0] = {EV_FULL}", "    info[1] = nev", "    info[5] = t", "    return")
+        B = 3
+    emit(B - 1, "for blk in range(b0, b1):")
+    emit(B, "lo = blk * BLOCK", "hi = min(lo + BLOCK, M)", "nb = hi - lo", "po = lo * ps",
          "bad = False")
-    B = 3
     # pass 1: the plain step, branch-free; unsigned indices: numba then adds no
     # negative-index wraparound, whose selects would turn the contiguous loads and
     # stores into gathers (the compiler versions the input's loads on um == 1)
@@ -706,6 +726,21 @@ def _kernel(spec: Spec, xs: list[str]) -> list[str]:
     else:
         pass1(B, None)
 
+    def element_check(L: int) -> None:
+        """Fail where element m's state (in X) is not finite or outside its declared range."""
+        for k in range(n):
+            # the state is written in place: the caller reads the value from X
+            emit(L, f"if not math.isfinite(X[{k}, m]):")
+            emit(L + 1, f"info[4] = {k}")
+            fail(L + 1, str(DIVERGED))
+            cond = [f"X[{k}, m] {op} _F({b!r})" for op, b in zip(("<", ">"), ranges.get(k, ()),
+                                                                     strict=False)
+                    if math.isfinite(b)]
+            if cond:
+                emit(L, f"if {' or '.join(cond)}:")
+                emit(L + 1, f"info[4] = {k}")
+                fail(L + 1, str(OUT_OF_RANGE))
+
     def checks_and_records(B: int) -> None:
         # non-finite input or state: find the first culprit
         emit(B, "if bad:")
@@ -714,18 +749,7 @@ def _kernel(spec: Spec, xs: list[str]) -> list[str]:
         fail(B + 3, str(BAD_INPUT))
         emit(B + 1, "for j in range(nb):")
         emit(B + 2, "m = lo + j")
-        for k in range(n):
-            # the state is written in place: the caller reads the value from X
-            emit(B + 2, f"if not math.isfinite(X[{k}, m]):")
-            emit(B + 3, f"info[4] = {k}")
-            fail(B + 3, str(DIVERGED))
-            cond = [f"X[{k}, m] {op} _F({b!r})" for op, b in zip(("<", ">"), ranges.get(k, ()),
-                                                                     strict=False)
-                    if math.isfinite(b)]
-            if cond:
-                emit(B + 2, f"if {' or '.join(cond)}:")
-                emit(B + 3, f"info[4] = {k}")
-                fail(B + 3, str(OUT_OF_RANGE))
+        element_check(B + 2)
         # records
         emit(B, "for q in range(nrec):")
         emit(B + 1, "k = recv[q]")
@@ -747,28 +771,59 @@ def _kernel(spec: Spec, xs: list[str]) -> list[str]:
              "fl = FL[j]", "if fl == 0:", "    continue", *body)
 
     if adaptive:
-        # the flagged elements of all blocks wait in a queue until the step's pass 1 is
-        # done; their free advances over the step then run side by side (_lanes), and
-        # the general path takes each (element order: the events stay in order), then
-        # the checks and the records follow
-        flag_scan(["Q[nq] = lo + j", "nq += 1"])
+        # the flagged elements wait until the step's pass 1 is done: a refractory one takes
+        # the general path now; the others are frozen (pass 1 leaves them alone) and their
+        # free advance over the step becomes a job for the lanes (_lanes), which run only
+        # while all LANES of them are busy, or to the end where every frozen element must
+        # catch up (the last step of the call, a full event buffer, a frozen element
+        # MAXLAG steps behind). A finished job: the general path for its step, then the
+        # element's next step as a job, until it is back at the current step. Each
+        # element does the same operations in the same order whenever it runs: the
+        # results do not depend on the schedule (the events are sorted by the caller)
+        flag_scan(["if JT[lo + j - b0 * BLOCK] >= 0:", "    continue", "Q[nq] = lo + j",
+                   "nq += 1"])
         emit(B, "badall |= bad")
-        emit(2, "npq = 0", "for q in range(nq):")
-        emit(3, "m = Q[q]", "mp = m * ps", "u = U[uo + t * ut + m * um]",
-             *[f"{x} = X[{k}, m]" for k, x in enumerate(xs)])
+
+        def submit(L: int) -> None:
+            """Element m's free advance over step t as job e (from its state in X)."""
+            emit(L, *[f"{x} = X[{k}, m]" for k, x in enumerate(xs)])
+            if ir.spiking:
+                emit(L, f"allowed = _d({X}, P, mp) <= 0" if ir.crossing_only else "allowed = True")
+            emit(L, f"{unpack} = _jump({X}, u, P, mp)",
+                 *[f"XI[{k}, e] = _W({x})" for k, x in enumerate(xs)],
+                 "UI[e] = _W(u)", "MI[e] = mp",
+                 "DI[e] = " + ("allowed" if ir.spiking else "False"),
+                 "JT[e] = t", "JQ[JS[1] % n_el] = e", "JS[1] += 1")
+
+        emit(2, "nd = 0", "for q in range(nq):")
+        emit(3, "m = Q[q]", "e = m - b0 * BLOCK", "mp = m * ps", "u = U[uo + t * ut + m * um]")
         if ir.spiking:
-            emit(3, "if R[m] > zero:", "    PQ[q] = -1", "    continue",
-                 f"allowed = _d({X}, P, mp) <= 0" if ir.crossing_only else "allowed = True")
-        emit(3, f"{unpack} = _jump({X}, u, P, mp)",
-             *[f"XI[{k}, npq] = _W({x})" for k, x in enumerate(xs)],
-             "UI[npq] = _W(u)", "MI[npq] = mp",
-             "DI[npq] = " + ("allowed" if ir.spiking else "False"),
-             "PQ[q] = npq", "npq += 1")
-        emit(2, "_lanes(XI, UI, MI, DI, npq, P, rtol, atol, max_steps, dt, weps,",
-             "       OY, OS, OH, OD, OT, ON)",
-             "bad = badall", "for q in range(nq):")
-        emit(3, "m = Q[q]", "mp = m * ps", "pq = PQ[q]", "u = U[uo + t * ut + m * um]")
-        general(3)
+            emit(3, "if R[m] > zero:", "    DN[nd] = e", "    nd += 1", "    continue")
+        submit(3)
+        emit(3, "if nfrozen == 0:", "    tfirst = tg", "nfrozen += 1")
+        emit(2, "tc = tg - 1 if full else tg",
+             "force = full or tg == T - 1 or (nfrozen > 0 and tg - tfirst >= MAXLAG)",
+             "minlive = 1 if force else LANES", "bad = badall", "first = True", "while True:")
+        emit(3, "if first:", "    first = False", "else:")
+        emit(4, "nd = _lanes(XI, UI, MI, DI, JQ, JS, P, rtol, atol, max_steps, dt, weps,",
+             "            OY, OS, OH, OD, OT, ON, LA, TR, LM, LIT, LQ, LP, DN, minlive)",
+             "if nd == 0:", "    break")
+        emit(3, "for i in range(nd):")
+        emit(4, "e = DN[i]", "m = e + b0 * BLOCK", "mp = m * ps", "pq = e",
+             "t = JT[e]", "if t < 0:", "    t = tg", "    pq = -1", "while True:")
+        emit(5, "u = U[uo + t * ut + m * um]")
+        general(5)
+        element_check(5)
+        emit(5, "for q in range(nrec):", "    k = recv[q]",
+             f"    REC[q, t, m] = X[k, m] if k < {n} else " + ("R[m]" if ir.spiking else "zero"),
+             "if t >= tc:", "    if JT[e] >= 0:", "        JT[e] = -1", "        nfrozen -= 1",
+             "    break", "t += 1", "pq = -1", "u = U[uo + t * ut + m * um]")
+        if ir.spiking:
+            emit(5, "if R[m] > zero:", "    continue")
+        submit(5)
+        emit(5, "break")
+        emit(2, "t = tg", "if full:", f"    info[0] = {EV_FULL}", "    info[1] = nev",
+             "    info[5] = tg", "    return")
         emit(2, "for blk in range(b0, b1):")
         emit(3, "lo = blk * BLOCK", "hi = min(lo + BLOCK, M)", "nb = hi - lo")
         checks_and_records(3)
@@ -807,9 +862,8 @@ def _adaptive_trial(emit, L: int, ir: ModelIR, xs: list[str], check,
     n = len(xs)
     w = [f"w{k}" for k in range(n)]
     W = ", ".join(w)
-    emit(L, *[f"{wk} = _W({x})" for wk, x in zip(w, xs, strict=True)], "uu = _W(u)")
-    if fs is not None:
-        emit(L, "mf = m - e0u")
+    emit(L, *[f"{wk} = _W({x})" for wk, x in zip(w, xs, strict=True)], "uu = _W(u)",
+         "mf = m - e0u")
     emit(L, "f0 = " + (_tup([f"FS[{k}, mf]" for k in range(n)]) if fs == "reuse"
                        else f"_f({W}, uu, P, mp)"),
          f"yn, fn, err = _dopri_v({_tup(w)}, f0, uu, _W(dt), P, mp, False)",
@@ -819,7 +873,8 @@ def _adaptive_trial(emit, L: int, ir: ModelIR, xs: list[str], check,
     if ir.spiking:
         yn = ", ".join(f"yn[{k}]" for k in range(n))
         emit(L, f"ok = ok & (R[m] <= zero) & (_d({W}, P, mp) <= 0) & (_d({yn}, P, mp) <= 0)")
-    emit(L, "FL[j] = 2 - 2 * np.int8(ok)")
+    # a frozen element (JT >= 0: its job waits for the lanes) keeps its state
+    emit(L, "ok = ok & (JT[mf] < 0)", "FL[j] = 2 - 2 * np.int8(ok)")
     for k in range(n):
         emit(L, f"s{k} = _F(yn[{k}]) if ok else o{k}", f"X[{k}, m] = s{k}")
     stored = [f"s{k}" for k in range(n)]
@@ -930,8 +985,14 @@ def _lanes_fn(xs: list[str]) -> list[str]:
     iterations, which the compiler vectorises (one element's sub-step alone is a chain of
     dependent ``exp`` calls and divisions, ~200 ns for AdEx); then each lane's controller
     runs as in ``_adaptive``, with the same operations in the same order: the same
-    results. A lane whose element is done takes the next one; the live lanes stay packed
+    results. A lane whose element is done takes the next job; the live lanes stay packed
     at the front.
+
+    The jobs wait in a ring (``JQ``; ``JS`` holds its head and tail and the number of live
+    lanes), and the lanes keep their state between calls: the kernel adds the jobs of each
+    step and calls ``_lanes``, which runs rounds while at least ``minlive`` lanes are live
+    and returns as soon as jobs are finished (their indices in ``DN``), so the kernel can
+    take them on (and add the next step of a frozen element as a new job).
 
     The lanes' state is one array ``LA`` (rows: state, derivative, s, k, last accepted
     k and its ``err^-1/5``, input) and the trials write only ``TR`` (rows: new state, new
@@ -957,34 +1018,38 @@ def _lanes_fn(xs: list[str]) -> list[str]:
 
     I4, I5 = " " * 16, " " * 20
     o = ['@njit(cache=True, error_model="numpy")',
-         "def _lanes(XI, UI, MI, DI, nq, P, rtol, atol, max_steps, dt, weps,",
-         "           OY, OS, OH, OD, OT, ON):",
-         '    """Element q < nq: _adaptive(XI[:, q], UI[q], dt, P, MI[q], False, DI[q], ...)',
-         '    into OY[:, q], OS[q], OH[q], OD[q], OT[q], ON[q] (float64 inputs)."""',
-         f"    LA = np.empty(({2 * n + 5}, LANES))",
-         f"    TR = np.empty(({2 * n + 2}, LANES))",
-         "    LM = np.empty(LANES, np.int64)",
-         "    LIT = np.empty(LANES, np.int64)",
-         "    LQ = np.empty(LANES, np.int64)",
-         "    LP = np.empty((P.shape[0], LANES), P.dtype)",
+         "def _lanes(XI, UI, MI, DI, JQ, JS, P, rtol, atol, max_steps, dt, weps,",
+         "           OY, OS, OH, OD, OT, ON, LA, TR, LM, LIT, LQ, LP, DN, minlive):",
+         '    """Jobs q (waiting in the ring JQ[JS[0]:JS[1]], or in one of the JS[2] live lanes):',
+         "    _adaptive(XI[:, q], UI[q], dt, P, MI[q], False, DI[q], ...) into OY[:, q], OS[q],",
+         "    OH[q], OD[q], OT[q], ON[q] (float64 inputs). Fills the free lanes, then runs rounds",
+         "    while at least ``minlive`` lanes are live; returns the number of jobs finished (in",
+         '    DN) as soon as there are any, 0 when fewer than ``minlive`` lanes are live."""',
+         "    nj = JQ.shape[0]",
+         "    head = JS[0]",
+         "    tail = JS[1]",
+         "    live = JS[2]",
+         "    nd = 0",
          "    h = _W(dt)",
          "    tiny = 16.0 * weps * dt",
-         "    nxt = 0",
-         "    live = 0",
          "    while True:",
          # fill the free lanes (an element above threshold at the start is done at once)
-         "        while live < LANES and nxt < nq:",
-         "            q = nxt",
-         "            nxt += 1",
+         "        while live < LANES and head < tail:",
+         "            q = JQ[head % nj]",
+         "            head += 1",
          f"            y = {_tup([f'XI[{v}, q]' for v in range(n)])}",
          "            mp = MI[q]",
          "            if DI[q]:",
          f"                d = _d({', '.join(f'y[{v}]' for v in range(n))}, P, mp)",
          "                if d > 0:",
          *out("y", "0.0", "True", "d", "0", "0", I5),
+         "                    DN[nd] = q",
+         "                    nd += 1",
          "                    continue",
          "            if max_steps <= 0:",
          *out("y", "0.0", "False", "0.0", str(MAX_STEPS), "0", I4),
+         "                DN[nd] = q",
+         "                nd += 1",
          "                continue",
          "            l = live",
          "            live += 1",
@@ -997,8 +1062,11 @@ def _lanes_fn(xs: list[str]) -> list[str]:
          "            LIT[l] = 0", "            LQ[l] = q",
          "            for r in range(P.shape[0]):",
          "                LP[r, l] = P[r, mp]",
-         "        if live == 0:",
-         "            return",
+         "        if nd > 0 or live == 0 or live < minlive:",
+         "            JS[0] = head",
+         "            JS[1] = tail",
+         "            JS[2] = live",
+         "            return nd",
          # the trials of all live lanes: no dependence between iterations; unsigned
          # indices (no negative-index selects in the way of the vectoriser)
          "        for l in range(np.uint64(live)):",
@@ -1057,6 +1125,8 @@ def _lanes_fn(xs: list[str]) -> list[str]:
          "                l += 1",
          "                continue",
          # the last live lane moves here (its controller has not run yet in this round)
+         "            DN[nd] = q",
+         "            nd += 1",
          "            live -= 1",
          "            if l < live:",
          f"                for r in range({2 * n + 5}):",
