@@ -50,6 +50,9 @@ LANES = 8
 #: adaptive integration: the most steps an element waits frozen for the lanes to fill
 #: before every frozen element is made to catch up
 MAXLAG = 32
+#: adaptive integration: fewer elements in a call than this and the jobs run in the step
+#: they come from (the lanes would rarely fill, and the wait costs more than it saves)
+DEFER_MIN = 256
 #: decorator of the small helpers: inlined by numba, so the kernel is one straight loop body.
 #: ``error_model="numpy"`` everywhere: division by zero gives inf/NaN as in torch (caught by
 #: the divergence check) instead of a per-division test that stops vectorisation
@@ -252,6 +255,7 @@ def generate(spec: Spec) -> str:
         f"BLOCK = {BLOCK}",
         f"LANES = {LANES}",
         f"MAXLAG = {MAXLAG}",
+        f"DEFER_MIN = {DEFER_MIN}",
         f"SPIKING = {ir.spiking}",
         f"CROSSING_ONLY = {ir.crossing_only}",
         *_FLAG_SCAN_CONSTANTS,
@@ -471,11 +475,14 @@ def _dopri_lines(n: int, suffix: str, deco: str) -> list[str]:
 
 
 def _norm_lines(n: int, suffix: str, deco: str) -> list[str]:
-    """The RMS error norm of a Dormand-Prince step."""
+    """The RMS error norm of a Dormand-Prince step. The square is a product: numba
+    compiles ``e ** 2`` as a loop (exponentiation by squaring; the same value), which kept
+    LLVM from vectorising any loop the norm is inlined in."""
     o = [deco, f"def _norm{suffix}(err, x, xn, rtol, atol):", "    tot = 0.0"]
     for v in range(n):
         o.append(f"    sc = atol + rtol * max(abs(x[{v}]), abs(xn[{v}]))")
-        o.append(f"    tot = tot + (err[{v}] / sc) ** 2")
+        o.append(f"    e = err[{v}] / sc")
+        o.append("    tot = tot + e * e")
     o += [f"    r = math.sqrt(tot / {n})", "    return r if math.isfinite(r) else math.inf", ""]
     return o
 
@@ -779,7 +786,8 @@ def _kernel(spec: Spec, xs: list[str]) -> list[str]:
         # MAXLAG steps behind). A finished job: the general path for its step, then the
         # element's next step as a job, until it is back at the current step. Each
         # element does the same operations in the same order whenever it runs: the
-        # results do not depend on the schedule (the events are sorted by the caller)
+        # results do not depend on the schedule (the events are sorted by the caller).
+        # A call with fewer than DEFER_MIN elements runs the jobs in their own step
         flag_scan(["if JT[lo + j - b0 * BLOCK] >= 0:", "    continue", "Q[nq] = lo + j",
                    "nq += 1"])
         emit(B, "badall |= bad")
@@ -803,7 +811,8 @@ def _kernel(spec: Spec, xs: list[str]) -> list[str]:
         emit(3, "if nfrozen == 0:", "    tfirst = tg", "nfrozen += 1")
         emit(2, "tc = tg - 1 if full else tg",
              "force = full or tg == T - 1 or (nfrozen > 0 and tg - tfirst >= MAXLAG)",
-             "minlive = 1 if force else LANES", "bad = badall", "first = True", "while True:")
+             "minlive = 1 if force or n_el < DEFER_MIN else LANES", "bad = badall",
+             "first = True", "while True:")
         emit(3, "if first:", "    first = False", "else:")
         emit(4, "nd = _lanes(XI, UI, MI, DI, JQ, JS, P, rtol, atol, max_steps, dt, weps,",
              "            OY, OS, OH, OD, OT, ON, LA, TR, LM, LIT, LQ, LP, DN, minlive)",
