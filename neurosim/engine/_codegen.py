@@ -601,8 +601,10 @@ def _kernel(spec: Spec, xs: list[str]) -> list[str]:
                  "if not left > zero:", "    break")
             emit(L, "R[m] = r")
         emit(L, *[f"X[{k}, m] = {x}" for k, x in enumerate(xs)], *check(xs, xs))
-        if fsal:  # the first stage of the next step's trial
-            emit(L, f"fz = _f({X}, _W(u), P, mp)",
+        if fsal:  # the first stage of the next step's trial (pass 1 takes the element
+            # again only once it has caught up: step tc)
+            emit(L, "if t >= tc:")
+            emit(L + 1, f"fz = _f({X}, _W(u), P, mp)",
                  *[f"FS[{k}, m - b0 * BLOCK] = fz[{k}]" for k in range(n)])
         emit(L, "if dense:", "    SPK[t, m] = nsp")
 
@@ -950,6 +952,9 @@ def _adaptive_fn(spec: Spec, xs: list[str]) -> list[str]:
         "            if dn > 0:",
         "                sh, yh = _locate_adaptive(y, f, uu, kk, dn, P, mp, clamped, weps)",
         "                return yh, s + sh, True, dn, 0, it + 1",
+        # the step is done: no next sub-step size (the same results, one pow less)
+        "        if accept and last:",
+        "            return yn, h, False, 0.0, 0, it + 1",
         "        q = max(nrm, 1e-10) ** -0.2",
         "        fac = min(max(0.9 * q, 0.2), 5.0)",
         "        if accept:",
@@ -1106,6 +1111,9 @@ def _lanes_fn(xs: list[str]) -> list[str]:
          f"{tup('LA', i_f, 'l')}, LA[{iU}, l], kk, dn, P, LM[l], False, weps)",
          *out("yh", f"LA[{iS}, l] + sh", "True", "dn", "0", "it + 1", I5),
          "                    done = True",
+         "            if accept and last and not done:",
+         *out(tup("TR", rn, "l"), "h", "False", "0.0", "0", "it + 1", I4),
+         "                done = True",
          "            if not done:",
          "                qn = max(nrm, 1e-10) ** -0.2",
          "                fac = min(max(0.9 * qn, 0.2), 5.0)",
