@@ -473,7 +473,7 @@ def test_adaptive_frozen_elements_give_what_each_element_gives_alone():
     up first, and it resumes), each element gives exactly what it gives alone (where the
     lanes never fill): traces, dense spikes, spike times and final state, with a
     refractory period and an input that changes every step."""
-    n, T = 512, 4000
+    n, T = 1000, 4000  # four blocks: two threads take blocks {0, 3} and {1, 2}
     model = ns.AdEx(t_ref=1e-3)
     g = torch.Generator().manual_seed(5)
     drive = 900.0 + 500.0 * torch.randn(T, n, generator=g, dtype=F64)
@@ -496,7 +496,7 @@ def test_adaptive_frozen_elements_give_what_each_element_gives_alone():
         for name in ("v", "w", "refrac"):
             torch.testing.assert_close(other.traces[name], one.traces[name], rtol=0, atol=0)
         assert torch.equal(other.spikes, one.spikes)
-    for m in (0, 137, 300, 511):
+    for m in (0, 137, 300, 511, 999):
         alone = run(drive[:, m:m + 1])
         for name in ("v", "w", "refrac"):
             torch.testing.assert_close(alone.traces[name][:, 0], one.traces[name][:, m],
@@ -508,6 +508,22 @@ def test_adaptive_frozen_elements_give_what_each_element_gives_alone():
         assert mine.sum() > 5
         np.testing.assert_array_equal(alone.events.step, ev.step[mine])
         np.testing.assert_array_equal(alone.events.offset, ev.offset[mine])
+
+def test_blocks_are_dealt_to_the_runs_of_adaptive_steps_in_snake_order():
+    """Every block once, each run's blocks ascending, and a population whose cost grows
+    along it (block b costs b + 1) split evenly between the runs."""
+    for nblk, runs in ((1, 1), (4, 2), (5, 2), (40, 2), (41, 3), (7, 8)):
+        blocks, bounds = engine._deal(nblk, runs)
+        assert sorted(blocks.tolist()) == list(range(nblk))
+        assert bounds[0] == 0 and bounds[-1] == nblk and len(bounds) == runs + 1
+        costs = [int((blocks[bounds[r]:bounds[r + 1]] + 1).sum()) for r in range(runs)]
+        for r in range(runs):
+            part = blocks[bounds[r]:bounds[r + 1]]
+            assert (np.diff(part) > 0).all()
+        if nblk % (2 * runs) == 0:
+            assert max(costs) == min(costs)
+    assert engine._deal(4, 2)[0].tolist() == [0, 3, 1, 2]
+
 
 def test_threads_split_into_runs_give_the_same_results():
     """Runs of blocks are taken by the threads as they come free: the spikes, their order

@@ -60,8 +60,6 @@ _METHODS = {Euler: "euler", RK4: "rk4", ExponentialEuler: "exponential_euler",
 #: to ~1e5 element-steps), where the threads' start and the merge of their events would
 #: cost more than they save
 SERIAL_WORK = 20_000_000
-#: runs of blocks per worker thread for adaptive steps, taken dynamically (load balance)
-CHUNKS_PER_THREAD = 4
 #: arithmetic operations of one step per integrator stage evaluation
 _STAGES = {"euler": 1, "exponential_euler": 2, "rk4": 4, "exact": 1, "adaptive": 8}
 _CORES = os.cpu_count() or 1
@@ -392,13 +390,16 @@ def run(step: Step, u: torch.Tensor, state: State, record: tuple[str, ...] = (),
     if threads is None:
         threads = 1 if T * M * _step_cost(ir, method) < SERIAL_WORK else min(_CORES, nblk)
     threads = max(1, min(threads, nblk))
-    # contiguous runs of blocks, taken by the threads as they come free: with adaptive
-    # steps the cost of an element varies a hundredfold (a spike's upswing), so one run per
-    # thread leaves a thread waiting (AdEx driven with a current ramp: 1.4x from 2
-    # threads); fixed-step kernels keep one run per thread (more runs cost LIF 15-25 %)
-    per = CHUNKS_PER_THREAD if method == "adaptive" else 1
-    nchunk = 1 if threads == 1 else min(nblk, per * threads)
-    bounds = [nblk * k // nchunk for k in range(nchunk + 1)]
+    # one run of blocks per thread (more runs cost LIF 15-25 %): contiguous, except with
+    # adaptive steps, where the cost of an element varies a hundredfold (a spike's
+    # upswing) and parameters or inputs that grow along the population (a current ramp)
+    # would leave one thread waiting: the blocks are dealt to the runs in snake order
+    nchunk = 1 if threads == 1 else threads
+    if method == "adaptive":
+        blocks, bounds = _deal(nblk, nchunk)
+    else:
+        blocks = np.arange(nblk, dtype=np.int64)
+        bounds = [nblk * k // nchunk for k in range(nchunk + 1)]
     integ = step.integrator
     rtol = float(getattr(integ, "rtol", 0.0))
     atol = float(getattr(integ, "atol", 0.0))
@@ -419,8 +420,7 @@ def run(step: Step, u: torch.Tensor, state: State, record: tuple[str, ...] = (),
             RECc = RECn[:, t0:t1]
             SPKc = SPKn[t0:t1] if dense is not None else SPKn
 
-            # next() of a list iterator is atomic under the GIL
-            todo = iter(_snake(nchunk, threads))
+            todo = iter(range(nchunk))  # next() of a range iterator is atomic under the GIL
 
             failed: dict[int, BaseException] = {}
             lock = threading.Lock()
@@ -433,7 +433,7 @@ def run(step: Step, u: torch.Tensor, state: State, record: tuple[str, ...] = (),
                             continue
                     try:
                         ev_parts[c].append(_run_blocks(
-                            mod.kernel, int(bounds[c]), int(bounds[c + 1]), t1 - t0,
+                            mod.kernel, int(bounds[c]), int(bounds[c + 1]), blocks, t1 - t0,
                             scalar(dt), U, uo + t0 * ut, ut, um, Pn, ps, Xn, Rn, RECc, recv,
                             SPKc, precise, rtol, atol, max_steps, t0, step, names, dtype,
                             rate, method == "adaptive"))
@@ -459,6 +459,8 @@ def run(step: Step, u: torch.Tensor, state: State, record: tuple[str, ...] = (),
     # order, and the runs hold increasing ranges of elements: interleaved by step, they
     # are in order
     parts = [p for run_ in ev_parts for p in run_]
+    if method == "adaptive" and nchunk > 1 and parts:  # dealt blocks: the runs interleave
+        parts = [_sorted_events(*(np.concatenate(a) for a in zip(*parts, strict=True)), M)]
     merged = merge_runs(parts, T) if parts else (np.zeros(0, np.int32), np.zeros(0, np.int32),
                                                  np.zeros(0, scalar))
     ev = Events(*merged, ordered=True)
@@ -474,20 +476,6 @@ def run(step: Step, u: torch.Tensor, state: State, record: tuple[str, ...] = (),
 
 class _BadInput(ValueError):
     """A kernel met a non-finite input (re-raised with the count and first place)."""
-
-
-def _snake(nchunk: int, threads: int) -> list[int]:
-    """The order in which the threads take the runs of blocks: rounds of ``threads`` runs,
-    every other round reversed (0, 1, 3, 2, 4, 5, ... for two threads). Parameters or inputs
-    that grow along the population (a current ramp, an f-I curve) make the later runs
-    costlier; in this order the threads end together (AdEx, 1000 neurons on a current ramp,
-    runs of 0.18, 0.23, 0.27 and 0.33 s: 0.51 and 0.50 s per thread, against 0.45 and 0.56
-    s taken in order)."""
-    order: list[int] = []
-    for r, lo in enumerate(range(0, nchunk, threads)):
-        group = list(range(lo, min(lo + threads, nchunk)))
-        order += group if r % 2 == 0 else group[::-1]
-    return order
 
 
 def _time_chunks(T: int, progress: bool) -> list[tuple[int, int]]:
@@ -542,9 +530,10 @@ def _parallel(work, threads: int) -> None:
 _EVENT_RATE: dict[str, float] = {}
 
 
-def _run_blocks(kernel, b0, b1, T, dt, U, uo, ut, um, P, ps, X, R, REC, recv, SPK, precise,
+def _run_blocks(kernel, b0, b1, BL, T, dt, U, uo, ut, um, P, ps, X, R, REC, recv, SPK, precise,
                 rtol, atol, max_steps, t0, step, names, dtype, rate=None, adaptive=False):
-    """Call the kernel on blocks b0..b1 over T steps, growing the event buffer as needed.
+    """Call the kernel on the blocks ``BL[b0:b1]`` over T steps, growing the event buffer
+    as needed.
 
     The kernel stops at the start of a step when fewer slots than elements are left
     (it resumes there with a larger buffer); where one element can spike several times
@@ -555,20 +544,21 @@ def _run_blocks(kernel, b0, b1, T, dt, U, uo, ut, um, P, ps, X, R, REC, recv, SP
     here, stably (several spikes of one element in one step keep their order).
     """
     M = X.shape[1]
-    lo, hi = b0 * C.BLOCK, min(M, b1 * C.BLOCK)
-    n_el = hi - lo
+    els = np.concatenate([np.zeros(0, np.int64)] + [
+        np.arange(b * C.BLOCK, min(M, (b + 1) * C.BLOCK)) for b in BL[b0:b1]])
+    n_el = els.size
     # one event per 8 element-steps, or 10 % above the last run's rate, and room for one
     # step's events: pages of the buffers that no event touches cost no memory
     guess = (T * n_el) // 8 if rate is None else int(1.1 * rate * T * n_el)
     cap = max(4096, 2 * n_el, guess + n_el)
     evt, evm, evs = _event_buffers(cap, dtype)
     info = np.zeros(6, np.int64)
-    saved = ((X[:, lo:hi].copy(), R[lo:hi].copy() if R.shape[0] else None)
+    saved = ((X[:, els], R[els] if R.shape[0] else None)  # copies (fancy indexing)
              if precise or adaptive else None)
     while True:
         info[0] = 0
-        kernel(b0, b1, T, dt, U, uo, ut, um, P, ps, X, R, REC, recv, SPK, evt, evm, evs, info,
-               precise, rtol, atol, max_steps)
+        kernel(b0, b1, BL, T, dt, U, uo, ut, um, P, ps, X, R, REC, recv, SPK, evt, evm, evs,
+               info, precise, rtol, atol, max_steps)
         status = int(info[0])
         if status == C.OK:
             break
@@ -577,9 +567,9 @@ def _run_blocks(kernel, b0, b1, T, dt, U, uo, ut, um, P, ps, X, R, REC, recv, SP
             if status == C.EV_RESTART:
                 if saved is None:
                     raise RuntimeError("engine kernel overflowed its event buffer inside a step")
-                X[:, lo:hi] = saved[0]
+                X[:, els] = saved[0]
                 if saved[1] is not None:
-                    R[lo:hi] = saved[1]
+                    R[els] = saved[1]
                 info[:] = 0
             cap = max(2 * cap, keep + 2 * n_el)
             new = _event_buffers(cap, dtype)
@@ -590,14 +580,39 @@ def _run_blocks(kernel, b0, b1, T, dt, U, uo, ut, um, P, ps, X, R, REC, recv, SP
         _raise(status, info, step, names, t0, X)
     n = int(info[1])
     evt, evm, evs = evt[:n], evm[:n], evs[:n]
-    if adaptive and n > 1:
-        key = evt.astype(np.int64) * M + evm
-        if (key[1:] < key[:-1]).any():
-            order = np.argsort(key, kind="stable")
-            evt, evm, evs = evt[order], evm[order], evs[order]
+    if adaptive:
+        evt, evm, evs = _sorted_events(evt, evm, evs, M)
     if t0:
         evt += t0
     return evt, evm, evs
+
+
+def _sorted_events(evt: np.ndarray, evm: np.ndarray, evs: np.ndarray,
+                   M: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Events in (step, element) order, stably (the spikes of one element in one step keep
+    their order); untouched where they are in order already."""
+    if evt.size < 2:
+        return evt, evm, evs
+    key = evt.astype(np.int64) * M + evm
+    if not (key[1:] < key[:-1]).any():
+        return evt, evm, evs
+    order = np.argsort(key, kind="stable")
+    return evt[order], evm[order], evs[order]
+
+
+def _deal(nblk: int, nruns: int) -> tuple[np.ndarray, list[int]]:
+    """Blocks dealt to ``nruns`` runs in snake order (run 0, 1, ..., n-1, n-1, ..., 0, 0,
+    ...): the blocks run after run (each run's ascending) and where each run starts in that
+    list. The runs of a population whose cost grows along it (a current ramp) cost about the
+    same (AdEx on a ramp of 1000 neurons, blocks of 0.18, 0.23, 0.27 and 0.33 s: runs
+    {0, 3} and {1, 2}, 0.51 and 0.50 s)."""
+    owner = [(b % nruns) if (b // nruns) % 2 == 0 else nruns - 1 - (b % nruns)
+             for b in range(nblk)]
+    runs = [[b for b in range(nblk) if owner[b] == r] for r in range(nruns)]
+    bounds = [0]
+    for run in runs:
+        bounds.append(bounds[-1] + len(run))
+    return np.array([b for run in runs for b in run], dtype=np.int64), bounds
 
 
 def _event_buffers(cap: int, dtype: torch.dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -605,13 +605,13 @@ def _kernel(spec: Spec, xs: list[str]) -> list[str]:
             # again only once it has caught up: step tc)
             emit(L, "if t >= tc:")
             emit(L + 1, f"fz = _f({X}, _W(u), P, mp)",
-                 *[f"FS[{k}, m - b0 * BLOCK] = fz[{k}]" for k in range(n)])
+                 *[f"FS[{k}, e] = fz[{k}]" for k in range(n)])
         emit(L, "if dense:", "    SPK[t, m] = nsp")
 
     emit(0, '@njit(nogil=True, cache=True, error_model="numpy")',
-         "def kernel(b0, b1, T, dt, U, uo, ut, um, PG, ps, X, R, REC, recv, SPK,",
+         "def kernel(b0, b1, BL, T, dt, U, uo, ut, um, PG, ps, X, R, REC, recv, SPK,",
          "           EVT, EVM, EVS, info, precise, rtol, atol, max_steps):",
-         '    """Run blocks b0..b1-1 over T steps (see the module docstring).',
+         '    """Run the blocks BL[b0:b1] over T steps (see the module docstring).',
          "",
          "    info: [status, n_events, step, element, variable, first step]",
          '    """')
@@ -627,25 +627,30 @@ def _kernel(spec: Spec, xs: list[str]) -> list[str]:
          "        PB[k, :] = PG[k, 0]",
          "P = PB if ps == 0 else PG",
          "grid = not precise",
-         "n_el = min(M, b1 * BLOCK) - b0 * BLOCK",
+         # the elements of the call (n_el), and their offsets e = (bi - b0) * BLOCK + j
+         # (n_slot of them) for the block at position bi of BL
+         "n_slot = (b1 - b0) * BLOCK",
+         "n_el = 0",
+         "for bi in range(b0, b1):",
+         "    n_el += min(M, (BL[bi] + 1) * BLOCK) - BL[bi] * BLOCK",
          # refractoriness can start only where t_ref > 0 or a clock is running already
          *([f"if fast and PG[{len(ir.params)}, 0] > zero:", "    fast = False",
-            "if fast:", "    for m in range(b0 * BLOCK, b0 * BLOCK + n_el):",
-            "        if R[m] > zero:", "            fast = False", "            break"]
+            "if fast:", "    for bi in range(b0, b1):",
+            "        for m in range(BL[bi] * BLOCK, min(M, (BL[bi] + 1) * BLOCK)):",
+            "            if R[m] > zero:", "                fast = False"]
            if ir.spiking and spec.method == "exact" else []),
-         *([f"FS = np.empty(({n}, n_el))", "tf = info[5]"] if fsal else []),
-         *(["e0u = np.uint64(b0 * BLOCK)"] if adaptive else []),
-         # adaptive: the jobs of frozen elements (by element offset e = m - b0 * BLOCK):
+         *([f"FS = np.empty(({n}, n_slot))", "tf = info[5]"] if fsal else []),
+         # adaptive: the jobs of frozen elements (by element offset e):
          # input (XI, UI, MI, DI), result (OY, OS, OH, OD, OT, ON), step (JT, -1: not
          # frozen), the ring of waiting jobs (JQ; JS = head, tail, live lanes), the lanes
-         *([f"XI = np.empty(({n}, n_el))", f"OY = np.empty(({n}, n_el))",
-            "Q = np.empty(n_el, np.int64)", "JT = np.full(n_el, -1, np.int64)",
-            "JQ = np.empty(n_el, np.int64)", "JS = np.zeros(3, np.int64)",
-            "DN = np.empty(n_el + LANES, np.int64)",
-            "UI = np.empty(n_el)", "MI = np.empty(n_el, np.int64)",
-            "DI = np.empty(n_el, np.bool_)", "OS = np.empty(n_el)",
-            "OH = np.empty(n_el, np.bool_)", "OD = np.empty(n_el)",
-            "OT = np.empty(n_el, np.int64)", "ON = np.empty(n_el, np.int64)",
+         *([f"XI = np.empty(({n}, n_slot))", f"OY = np.empty(({n}, n_slot))",
+            "Q = np.empty(n_slot, np.int64)", "JT = np.full(n_slot, -1, np.int64)",
+            "JQ = np.empty(n_slot, np.int64)", "JS = np.zeros(3, np.int64)",
+            "DN = np.empty(n_slot + LANES, np.int64)",
+            "UI = np.empty(n_slot)", "MI = np.empty(n_slot, np.int64)",
+            "DI = np.empty(n_slot, np.bool_)", "OS = np.empty(n_slot)",
+            "OH = np.empty(n_slot, np.bool_)", "OD = np.empty(n_slot)",
+            "OT = np.empty(n_slot, np.int64)", "ON = np.empty(n_slot, np.int64)",
             f"LA = np.empty(({2 * n + 5}, LANES))", f"TR = np.empty(({2 * n + 2}, LANES))",
             "LM = np.empty(LANES, np.int64)", "LIT = np.empty(LANES, np.int64)",
             "LQ = np.empty(LANES, np.int64)", "LP = np.empty((P.shape[0], LANES), P.dtype)",
@@ -664,14 +669,15 @@ def _kernel(spec: Spec, xs: list[str]) -> list[str]:
         emit(2, "if cap - nev < n_el:",
              f"    info[0] = {EV_FULL}", "    info[1] = nev", "    info[5] = t", "    return")
         B = 3
-    emit(B - 1, "for blk in range(b0, b1):")
-    emit(B, "lo = blk * BLOCK", "hi = min(lo + BLOCK, M)", "nb = hi - lo", "po = lo * ps",
-         "bad = False")
+    emit(B - 1, "for bi in range(b0, b1):")
+    emit(B, "blk = BL[bi]", "lo = blk * BLOCK", "hi = min(lo + BLOCK, M)", "nb = hi - lo",
+         "po = lo * ps", "bad = False")
     # pass 1: the plain step, branch-free; unsigned indices: numba then adds no
     # negative-index wraparound, whose selects would turn the contiguous loads and
     # stores into gathers (the compiler versions the input's loads on um == 1)
     emit(B, "ubu = np.uint64(uo + t * ut + lo * um)", "umu = np.uint64(um)",
-         "lou = np.uint64(lo)", "pou = np.uint64(po)")
+         "lou = np.uint64(lo)", "pou = np.uint64(po)",
+         *(["ebu = np.uint64((bi - b0) * BLOCK)"] if adaptive else []))
 
     def pass1(B: int, fs: str | None, fast: bool = False) -> None:
         emit(B, "for j in range(np.uint64(nb)):")
@@ -719,7 +725,7 @@ def _kernel(spec: Spec, xs: list[str]) -> list[str]:
              "    reuse = False", "    break")
         emit(B, "if not reuse:")
         emit(B + 1, "for j in range(np.uint64(nb)):")
-        emit(B + 2, "m = lou + j", "mp = pou + j", "mf = m - e0u",
+        emit(B + 2, "m = lou + j", "mp = pou + j", "mf = ebu + j",
              f"fz = _f({', '.join(f'_W(X[{k}, m])' for k in range(n))}, "
              "_W(U[ubu + j * umu]), P, mp)", *[f"FS[{k}, mf] = fz[{k}]" for k in range(n)])
         pass1(B, "reuse")
@@ -790,7 +796,7 @@ def _kernel(spec: Spec, xs: list[str]) -> list[str]:
         # element does the same operations in the same order whenever it runs: the
         # results do not depend on the schedule (the events are sorted by the caller).
         # A call with fewer than DEFER_MIN elements runs the jobs in their own step
-        flag_scan(["if JT[lo + j - b0 * BLOCK] >= 0:", "    continue", "Q[nq] = lo + j",
+        flag_scan(["e = (bi - b0) * BLOCK + j", "if JT[e] >= 0:", "    continue", "Q[nq] = e",
                    "nq += 1"])
         emit(B, "badall |= bad")
 
@@ -803,10 +809,11 @@ def _kernel(spec: Spec, xs: list[str]) -> list[str]:
                  *[f"XI[{k}, e] = _W({x})" for k, x in enumerate(xs)],
                  "UI[e] = _W(u)", "MI[e] = mp",
                  "DI[e] = " + ("allowed" if ir.spiking else "False"),
-                 "JT[e] = t", "JQ[JS[1] % n_el] = e", "JS[1] += 1")
+                 "JT[e] = t", "JQ[JS[1] % n_slot] = e", "JS[1] += 1")
 
         emit(2, "nd = 0", "for q in range(nq):")
-        emit(3, "m = Q[q]", "e = m - b0 * BLOCK", "mp = m * ps", "u = U[uo + t * ut + m * um]")
+        emit(3, "e = Q[q]", "m = BL[b0 + e // BLOCK] * BLOCK + e % BLOCK", "mp = m * ps",
+             "u = U[uo + t * ut + m * um]")
         if ir.spiking:
             emit(3, "if R[m] > zero:", "    DN[nd] = e", "    nd += 1", "    continue")
         submit(3)
@@ -820,7 +827,8 @@ def _kernel(spec: Spec, xs: list[str]) -> list[str]:
              "            OY, OS, OH, OD, OT, ON, LA, TR, LM, LIT, LQ, LP, DN, minlive)",
              "if nd == 0:", "    break")
         emit(3, "for i in range(nd):")
-        emit(4, "e = DN[i]", "m = e + b0 * BLOCK", "mp = m * ps", "pq = e",
+        emit(4, "e = DN[i]", "m = BL[b0 + e // BLOCK] * BLOCK + e % BLOCK", "mp = m * ps",
+             "pq = e",
              "t = JT[e]", "if t < 0:", "    t = tg", "    pq = -1", "while True:")
         emit(5, "u = U[uo + t * ut + m * um]")
         general(5)
@@ -835,8 +843,8 @@ def _kernel(spec: Spec, xs: list[str]) -> list[str]:
         emit(5, "break")
         emit(2, "t = tg", "if full:", f"    info[0] = {EV_FULL}", "    info[1] = nev",
              "    info[5] = tg", "    return")
-        emit(2, "for blk in range(b0, b1):")
-        emit(3, "lo = blk * BLOCK", "hi = min(lo + BLOCK, M)", "nb = hi - lo")
+        emit(2, "for bi in range(b0, b1):")
+        emit(3, "blk = BL[bi]", "lo = blk * BLOCK", "hi = min(lo + BLOCK, M)", "nb = hi - lo")
         checks_and_records(3)
     else:
         if ir.spiking:
@@ -874,7 +882,7 @@ def _adaptive_trial(emit, L: int, ir: ModelIR, xs: list[str], check,
     w = [f"w{k}" for k in range(n)]
     W = ", ".join(w)
     emit(L, *[f"{wk} = _W({x})" for wk, x in zip(w, xs, strict=True)], "uu = _W(u)",
-         "mf = m - e0u")
+         "mf = ebu + j")
     emit(L, "f0 = " + (_tup([f"FS[{k}, mf]" for k in range(n)]) if fs == "reuse"
                        else f"_f({W}, uu, P, mp)"),
          f"yn, fn, err = _dopri_v({_tup(w)}, f0, uu, _W(dt), P, mp, False)",
