@@ -544,16 +544,23 @@ def _run_blocks(kernel, b0, b1, BL, T, dt, U, uo, ut, um, P, ps, X, R, REC, recv
     here, stably (several spikes of one element in one step keep their order).
     """
     M = X.shape[1]
-    els = np.concatenate([np.zeros(0, np.int64)] + [
-        np.arange(b * C.BLOCK, min(M, (b + 1) * C.BLOCK)) for b in BL[b0:b1]])
-    n_el = els.size
+    sel = BL[b0:b1]
+    if sel.size == 0 or sel[-1] - sel[0] + 1 == sel.size:  # contiguous: a slice
+        lo = int(sel[0]) * C.BLOCK if sel.size else 0
+        els: slice | np.ndarray = slice(lo, min(M, (int(sel[-1]) + 1) * C.BLOCK) if sel.size
+                                        else 0)
+        n_el = els.stop - els.start
+    else:  # dealt blocks (adaptive steps)
+        els = (sel[:, None] * C.BLOCK + np.arange(C.BLOCK)).ravel()
+        els = els[els < M]
+        n_el = els.size
     # one event per 8 element-steps, or 10 % above the last run's rate, and room for one
     # step's events: pages of the buffers that no event touches cost no memory
     guess = (T * n_el) // 8 if rate is None else int(1.1 * rate * T * n_el)
     cap = max(4096, 2 * n_el, guess + n_el)
     evt, evm, evs = _event_buffers(cap, dtype)
     info = np.zeros(6, np.int64)
-    saved = ((X[:, els], R[els] if R.shape[0] else None)  # copies (fancy indexing)
+    saved = ((np.array(X[:, els]), np.array(R[els]) if R.shape[0] else None)  # copies
              if precise or adaptive else None)
     while True:
         info[0] = 0
