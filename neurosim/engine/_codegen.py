@@ -476,8 +476,7 @@ def _dopri_lines(n: int, suffix: str, deco: str) -> list[str]:
 
 def _norm_lines(n: int, suffix: str, deco: str) -> list[str]:
     """The RMS error norm of a Dormand-Prince step. The square is a product: numba
-    compiles ``e ** 2`` as a loop (exponentiation by squaring; the same value), which kept
-    LLVM from vectorising any loop the norm is inlined in."""
+    compiles ``e ** 2`` as a small loop (exponentiation by squaring; the same value)."""
     o = [deco, f"def _norm{suffix}(err, x, xn, rtol, atol):", "    tot = 0.0"]
     for v in range(n):
         o.append(f"    sc = atol + rtol * max(abs(x[{v}]), abs(xn[{v}]))")
